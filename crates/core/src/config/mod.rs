@@ -1,0 +1,292 @@
+//! Configuration: the YAML users write ([`raw`]) normalised into the validated snapshot the
+//! gateway runs ([`Config`]). Parsing is pure: the caller supplies the text and a way to
+//! read environment variables.
+
+mod env;
+pub mod raw;
+mod routing;
+pub mod units;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use raw::{CounterFailure, ProviderKind};
+pub use routing::Target;
+
+use crate::keys::KeyDigest;
+use crate::pricing::{Price, PriceTable};
+use raw::RawConfig;
+
+/// A config problem, with the line it is on when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            // The YAML parser's messages already carry the line and a snippet.
+            Some(l) if !self.message.contains(&format!("line {l}")) => write!(f, "line {l}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn at(line: usize, message: impl Into<String>) -> Self {
+        ConfigError { line: Some(line), message: message.into() }
+    }
+
+    /// An error about `key`, placed on the first line of `text` that mentions it.
+    fn about(text: &str, key: &str, message: impl Into<String>) -> Self {
+        let line = text
+            .lines()
+            .position(|l| l.split('#').next().unwrap_or("").contains(key))
+            .map(|i| i + 1);
+        ConfigError { line, message: message.into() }
+    }
+}
+
+/// A secret from config (a provider key). Its `Debug` never shows the value, so it cannot
+/// leak through a log line or an error.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub gateway: SocketAddr,
+    pub egress: Option<SocketAddr>,
+    pub admin: SocketAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateConfig {
+    pub ledger: String,
+    pub counters: String,
+    pub on_counter_failure: CounterFailure,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_body: u64,
+    pub upstream_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Allow {
+    pub models: Option<Vec<String>>,
+    pub tools: Option<Vec<String>>,
+    pub agents: Option<Vec<String>>,
+    pub hosts: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Agent {
+    pub id: String,
+    pub team: Option<String>,
+    pub keys: Vec<KeyDigest>,
+    pub allow: Allow,
+}
+
+/// The validated configuration the gateway runs: an immutable snapshot, swapped whole on
+/// reload.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: Listen,
+    pub state: StateConfig,
+    pub limits: Limits,
+    pub providers: BTreeMap<String, Provider>,
+    /// `None` when the file has no `models` section: default routing by name applies.
+    pub models: Option<BTreeMap<String, Vec<Target>>>,
+    pub prices: PriceTable,
+    pub agents: Vec<Agent>,
+    pub log: Option<String>,
+}
+
+pub const DEFAULT_GATEWAY: &str = "127.0.0.1:4000";
+pub const DEFAULT_EGRESS: &str = "127.0.0.1:4001";
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:4002";
+pub const DEFAULT_LEDGER: &str = "sqlite://airlock.db";
+/// The agent the built-in default config serves; its key is made on first start.
+pub const DEFAULT_AGENT: &str = "local";
+
+impl Config {
+    /// Parses and validates a config file's text.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let expanded = env::interpolate(text, env)?;
+        let raw: RawConfig = serde_saphyr::from_str(&expanded).map_err(|e| yaml_error(&e))?;
+        Config::normalise(raw, text)
+    }
+
+    /// The built-in default: loopback listeners, a SQLite ledger in the working directory,
+    /// providers for whichever of `OPENAI_API_KEY` / `ANTHROPIC_API_KEY` is set, and the
+    /// agent `local` (its key lives in the ledger).
+    pub fn builtin(env: &dyn Fn(&str) -> Option<String>) -> Config {
+        let mut yaml = String::from("agents:\n  - id: local\n");
+        if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
+            yaml.push_str(
+                "providers:\n  openai:\n    kind: openai\n    base_url: ${OPENAI_BASE_URL_UPSTREAM:-https://api.openai.com/v1}\n    api_key: ${OPENAI_API_KEY}\n",
+            );
+        }
+        if env("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty()) {
+            if !yaml.contains("providers:") {
+                yaml.push_str("providers:\n");
+            }
+            yaml.push_str(
+                "  anthropic:\n    kind: anthropic\n    base_url: ${ANTHROPIC_BASE_URL_UPSTREAM:-https://api.anthropic.com}\n    api_key: ${ANTHROPIC_API_KEY}\n",
+            );
+        }
+        Config::parse(&yaml, env).expect("the built-in config is valid")
+    }
+
+    fn normalise(raw: RawConfig, text: &str) -> Result<Config, ConfigError> {
+        let addr = |v: Option<SocketAddr>, d: &str| v.unwrap_or_else(|| d.parse().expect("default address"));
+        let listen = Listen {
+            gateway: addr(raw.listen.gateway, DEFAULT_GATEWAY),
+            egress: raw.listen.egress,
+            admin: addr(raw.listen.admin, DEFAULT_ADMIN),
+        };
+        if listen.gateway == listen.admin || Some(listen.admin) == listen.egress {
+            return Err(ConfigError::about(text, "admin:", "listen.admin must differ from the agent-facing listeners"));
+        }
+
+        let ledger = raw.state.ledger.unwrap_or_else(|| DEFAULT_LEDGER.into());
+        if !(ledger.starts_with("sqlite://") || ledger.starts_with("postgres://") || ledger.starts_with("postgresql://")) {
+            return Err(ConfigError::about(text, "ledger:", format!("state.ledger `{ledger}` must be sqlite://PATH or postgres://...")));
+        }
+        let counters = raw.state.counters.unwrap_or_else(|| "memory".into());
+        if !(counters == "memory" || counters.starts_with("redis://") || counters.starts_with("rediss://")) {
+            return Err(ConfigError::about(text, "counters:", format!("state.counters `{counters}` must be memory or redis://...")));
+        }
+
+        let mut providers = BTreeMap::new();
+        for (name, p) in raw.providers {
+            let base_url = p.base_url.trim_end_matches('/').to_string();
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                return Err(ConfigError::about(text, &p.base_url, format!("providers.{name}.base_url must start with http:// or https://")));
+            }
+            if name.contains('/') {
+                return Err(ConfigError::about(text, &name, format!("provider name `{name}` must not contain '/'")));
+            }
+            let api_key = p.api_key.filter(|k| !k.is_empty() && k != "none").map(Secret);
+            let headers = p.headers.into_iter().collect();
+            providers.insert(name.clone(), Provider { name, kind: p.kind, base_url, api_key, headers });
+        }
+
+        let models = match raw.models {
+            None => None,
+            Some(models) => {
+                let mut out = BTreeMap::new();
+                for (public, m) in models {
+                    if m.targets.is_empty() {
+                        return Err(ConfigError::about(text, &public, format!("models.{public}.targets is empty")));
+                    }
+                    let mut targets = Vec::new();
+                    for t in &m.targets {
+                        let target = Target::parse(t)
+                            .filter(|t| providers.contains_key(&t.provider))
+                            .ok_or_else(|| {
+                                ConfigError::about(text, t, format!("models.{public}: target `{t}` must be provider/model with a provider from `providers`"))
+                            })?;
+                        targets.push(target);
+                    }
+                    out.insert(public, targets);
+                }
+                Some(out)
+            }
+        };
+
+        let mut overrides = HashMap::new();
+        for (key, p) in raw.pricing {
+            overrides.insert(
+                key,
+                Price {
+                    input: p.input.0,
+                    cached_input: p.cached_input.unwrap_or(p.input).0,
+                    cache_write: p.cache_write.unwrap_or(p.input).0,
+                    output: p.output.0,
+                },
+            );
+        }
+
+        let mut seen_ids = HashSet::new();
+        let mut seen_keys = HashMap::new();
+        let mut agents = Vec::new();
+        for a in raw.agents {
+            if !seen_ids.insert(a.id.clone()) {
+                return Err(ConfigError::about(text, &format!("id: {}", a.id), format!("agent id `{}` is declared twice", a.id)));
+            }
+            for k in &a.keys {
+                if let Some(other) = seen_keys.insert(*k, a.id.clone()) {
+                    return Err(ConfigError::about(text, &k.to_string(), format!("key {k} is given to both `{other}` and `{}`", a.id)));
+                }
+            }
+            agents.push(Agent {
+                id: a.id,
+                team: a.team,
+                keys: a.keys,
+                allow: Allow { models: a.allow.models, tools: a.allow.tools, agents: a.allow.agents, hosts: a.allow.hosts },
+            });
+        }
+
+        Ok(Config {
+            listen,
+            state: StateConfig { ledger, counters, on_counter_failure: raw.state.on_counter_failure.unwrap_or_default() },
+            limits: Limits {
+                max_body: raw.limits.max_body.map_or(10 << 20, |b| b.0),
+                upstream_timeout: raw.limits.upstream_timeout.map_or(Duration::from_secs(120), |s| s.0),
+            },
+            providers,
+            models,
+            prices: PriceTable::new(overrides),
+            agents,
+            log: raw.telemetry.and_then(|t| t.log),
+        })
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.id == id)
+    }
+}
+
+/// The YAML parser's message already names the key and shows the line; keep it, and lift
+/// the line number out for callers that want it.
+fn yaml_error(e: &serde_saphyr::Error) -> ConfigError {
+    let message = e.to_string();
+    let line = message
+        .split("line ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok());
+    ConfigError { line, message }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+//! The configuration file as users write it. Every struct rejects unknown keys so a typo
+//! is an error at `airlock check`, not a silently ignored setting. Sections whose features
+//! land later (mcp, a2a, egress, guards, alerts) are already validated here: the file
+//! format is a contract.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use super::units::{ByteSize, Span, Usd};
+use crate::keys::KeyDigest;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub listen: RawListen,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProvider>,
+    /// Public model name -> ordered fallback targets. Absent: default routing by name.
+    pub models: Option<BTreeMap<String, RawModel>>,
+    /// `provider/model` or `model` -> USD per 1M tokens.
+    #[serde(default)]
+    pub pricing: BTreeMap<String, RawPrice>,
+    pub mcp: Option<RawMcp>,
+    pub a2a: Option<RawA2a>,
+    pub egress: Option<RawEgress>,
+    pub guards: Option<RawGuards>,
+    #[serde(default)]
+    pub agents: Vec<RawAgent>,
+    #[serde(default)]
+    pub teams: Vec<RawTeam>,
+    pub alerts: Option<RawAlerts>,
+    pub telemetry: Option<RawTelemetry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    /// LLM (/v1), MCP (/mcp) and A2A (/a2a) for agents.
+    pub gateway: Option<SocketAddr>,
+    /// HTTP forward proxy; omit to disable.
+    pub egress: Option<SocketAddr>,
+    /// Operators only: /healthz, /metrics, /api, dashboard.
+    pub admin: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// `sqlite://path` or `postgres://...`.
+    pub ledger: Option<String>,
+    /// `memory` or `redis://...`.
+    pub counters: Option<String>,
+    pub on_counter_failure: Option<CounterFailure>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterFailure {
+    #[default]
+    FailClosed,
+    FailOpen,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Largest request body accepted (default 10MiB).
+    pub max_body: Option<ByteSize>,
+    /// Longest wait for an upstream's response headers, per attempt (default 120s).
+    pub upstream_timeout: Option<Span>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    OpenaiCompatible,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub kind: ProviderKind,
+    /// OpenAI kinds include the version prefix (`.../v1`); Anthropic is the host root.
+    pub base_url: String,
+    /// The provider credential, normally `${ENV_VAR}`; `none` sends no credential.
+    pub api_key: Option<String>,
+    /// Extra headers sent upstream with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// `provider/model` in fallback order.
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input: Usd,
+    pub output: Usd,
+    /// Defaults to `input`.
+    pub cached_input: Option<Usd>,
+    /// Defaults to `input`.
+    pub cache_write: Option<Usd>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMcp {
+    pub separator: Option<String>,
+    #[serde(default)]
+    pub servers: BTreeMap<String, RawMcpServer>,
+    pub pin_tools: Option<bool>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub block_flagged_descriptions: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMcpServer {
+    pub url: Option<String>,
+    /// `streamable-http` (default for url) or `sse`.
+    pub transport: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawA2a {
+    #[serde(default)]
+    pub agents: BTreeMap<String, RawRemoteAgent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemoteAgent {
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEgress {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    #[serde(default)]
+    pub allow_private: Vec<String>,
+    #[serde(default)]
+    pub ai_hosts: Vec<String>,
+    pub ca: Option<RawCa>,
+    #[serde(default)]
+    pub intercept: BTreeMap<String, RawIntercept>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCa {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawIntercept {
+    Provider(String),
+    Detailed {
+        provider: String,
+        #[serde(default)]
+        pass_credentials: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardMode {
+    Enforce,
+    Monitor,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuards {
+    pub mode: Option<GuardMode>,
+    pub loops: Option<RawLoops>,
+    pub velocity: Option<RawVelocity>,
+    pub dlp: Option<RawDlp>,
+    pub injection: Option<RawInjection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoops {
+    pub identical_calls: Option<u32>,
+    pub window: Option<Span>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVelocity {
+    pub usd_per_minute: Option<Usd>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DlpAction {
+    Monitor,
+    Redact,
+    Block,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDlp {
+    pub default_action: Option<DlpAction>,
+    #[serde(default)]
+    pub actions: BTreeMap<String, DlpAction>,
+    #[serde(default)]
+    pub custom: Vec<RawDetector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetector {
+    pub id: String,
+    pub pattern: String,
+    pub action: Option<DlpAction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInjection {
+    pub action: Option<DlpAction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub id: String,
+    pub team: Option<String>,
+    /// `sha256:<hex>` of each key; `airlock keys new --agent ID` prints one.
+    #[serde(default)]
+    pub keys: Vec<KeyDigest>,
+    #[serde(default)]
+    pub allow: RawAllow,
+    pub budget: Option<RawBudget>,
+    pub limits: Option<RawAgentLimits>,
+    pub guards: Option<RawGuards>,
+}
+
+/// Globs per resource kind; an omitted list allows all, an empty one allows none.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllow {
+    pub models: Option<Vec<String>>,
+    pub tools: Option<Vec<String>>,
+    pub agents: Option<Vec<String>>,
+    pub hosts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    pub usd_per_day: Option<Usd>,
+    pub usd_per_month: Option<Usd>,
+    pub usd_per_run: Option<Usd>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgentLimits {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    pub id: String,
+    pub budget: Option<RawBudget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Option<String>,
+    /// Log filter, e.g. `info` or `airlock=debug`.
+    pub log: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for KeyDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        KeyDigest::parse(&s).map_err(serde::de::Error::custom)
+    }
+}

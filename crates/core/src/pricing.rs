@@ -1,0 +1,163 @@
+//! What a call costs: a built-in price table for current OpenAI and Anthropic models,
+//! overridable per `provider/model` or per model name from config.
+//!
+//! Rates are nano-dollars per one million tokens (USD per 1M × 1e9), so every published
+//! price is an integer and a call's cost is one exact division, rounded up: a one-token
+//! call costs something, never zero.
+
+use std::collections::HashMap;
+
+use crate::usage::Usage;
+
+/// Prices of one model, in nano-dollars per 1M tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Price {
+    pub input: u64,
+    pub cached_input: u64,
+    pub cache_write: u64,
+    pub output: u64,
+}
+
+impl Price {
+    /// The cost of `usage` in nano-dollars. Uncached input, cached input, cache writes and
+    /// output are each billed at their own rate.
+    pub fn cost(&self, usage: &Usage) -> u64 {
+        let uncached = usage.uncached_input_tokens();
+        let micro: u128 = uncached as u128 * self.input as u128
+            + usage.cached_input_tokens as u128 * self.cached_input as u128
+            + usage.cache_write_tokens as u128 * self.cache_write as u128
+            + usage.output_tokens as u128 * self.output as u128;
+        u64::try_from(micro.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    }
+}
+
+/// USD per 1M tokens written as thousandths of a dollar (so the table stays exact):
+/// (model prefix, input, cached input, cache write, output).
+const BUILT_IN_MILLI_USD: &[(&str, u64, u64, u64, u64)] = &[
+    // OpenAI: cache writes are not billed separately, so they cost plain input.
+    ("gpt-5", 1_250, 125, 1_250, 10_000),
+    ("gpt-5-mini", 250, 25, 250, 2_000),
+    ("gpt-5-nano", 50, 5, 50, 400),
+    ("gpt-4.1", 2_000, 500, 2_000, 8_000),
+    ("gpt-4.1-mini", 400, 100, 400, 1_600),
+    ("gpt-4.1-nano", 100, 25, 100, 400),
+    ("gpt-4o", 2_500, 1_250, 2_500, 10_000),
+    ("gpt-4o-mini", 150, 75, 150, 600),
+    ("gpt-4-turbo", 10_000, 10_000, 10_000, 30_000),
+    ("gpt-3.5-turbo", 500, 500, 500, 1_500),
+    ("o1", 15_000, 7_500, 15_000, 60_000),
+    ("o1-mini", 1_100, 550, 1_100, 4_400),
+    ("o3", 2_000, 500, 2_000, 8_000),
+    ("o3-mini", 1_100, 550, 1_100, 4_400),
+    ("o4-mini", 1_100, 275, 1_100, 4_400),
+    ("text-embedding-3-small", 20, 20, 20, 0),
+    ("text-embedding-3-large", 130, 130, 130, 0),
+    ("text-embedding-ada-002", 100, 100, 100, 0),
+    // Anthropic: cache reads at 0.1x input, 5-minute cache writes at 1.25x input.
+    ("claude-opus-4-5", 5_000, 500, 6_250, 25_000),
+    ("claude-opus-4-1", 15_000, 1_500, 18_750, 75_000),
+    ("claude-opus-4", 15_000, 1_500, 18_750, 75_000),
+    ("claude-sonnet-4-5", 3_000, 300, 3_750, 15_000),
+    ("claude-sonnet-4", 3_000, 300, 3_750, 15_000),
+    ("claude-3-7-sonnet", 3_000, 300, 3_750, 15_000),
+    ("claude-haiku-4-5", 1_000, 100, 1_250, 5_000),
+    ("claude-3-5-haiku", 800, 80, 1_000, 4_000),
+    ("claude-3-haiku", 250, 30, 300, 1_250),
+];
+
+/// The effective price table: config overrides first, then the built-in table by the
+/// longest model-name prefix (so dated snapshots such as `gpt-4o-mini-2024-07-18` match).
+#[derive(Clone, Debug, Default)]
+pub struct PriceTable {
+    overrides: HashMap<String, Price>,
+}
+
+impl PriceTable {
+    pub fn new(overrides: HashMap<String, Price>) -> Self {
+        PriceTable { overrides }
+    }
+
+    /// The price of `model` served by `provider`; `None` when nothing is known about it.
+    pub fn lookup(&self, provider: &str, model: &str) -> Option<Price> {
+        if let Some(p) = self.overrides.get(&format!("{provider}/{model}")) {
+            return Some(*p);
+        }
+        if let Some(p) = self.overrides.get(model) {
+            return Some(*p);
+        }
+        built_in(model)
+    }
+}
+
+fn built_in(model: &str) -> Option<Price> {
+    let milli = |m: u64| m * 1_000_000; // thousandths of a USD -> nano-dollars
+    BUILT_IN_MILLI_USD
+        .iter()
+        .filter(|(prefix, ..)| {
+            model.starts_with(prefix)
+                && matches!(model.as_bytes().get(prefix.len()), None | Some(b'-' | b'@' | b':'))
+        })
+        .max_by_key(|(prefix, ..)| prefix.len())
+        .map(|&(_, input, cached, write, output)| Price {
+            input: milli(input),
+            cached_input: milli(cached),
+            cache_write: milli(write),
+            output: milli(output),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(input: u64, cached: u64, write: u64, output: u64) -> Usage {
+        Usage {
+            input_tokens: input,
+            cached_input_tokens: cached,
+            cache_write_tokens: write,
+            output_tokens: output,
+            reasoning_tokens: 0,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_snapshots_match() {
+        let t = PriceTable::default();
+        assert_eq!(t.lookup("openai", "gpt-4o-mini").unwrap().input, 150_000_000);
+        assert_eq!(t.lookup("openai", "gpt-4o-mini-2024-07-18").unwrap().input, 150_000_000);
+        assert_eq!(t.lookup("openai", "gpt-4o").unwrap().input, 2_500_000_000);
+        assert_eq!(t.lookup("openai", "o3-mini").unwrap().output, 4_400_000_000);
+        assert_eq!(
+            t.lookup("anthropic", "claude-sonnet-4-5-20250929").unwrap().cache_write,
+            3_750_000_000
+        );
+        // "gpt-4o" must not be priced as "gpt-4" nor "gpt-4ox" as "gpt-4o".
+        assert!(t.lookup("openai", "gpt-4ox").is_none());
+        assert!(t.lookup("openai", "mystery").is_none());
+    }
+
+    #[test]
+    fn overrides_by_target_then_model() {
+        let p = Price { input: 1, cached_input: 1, cache_write: 1, output: 1 };
+        let mut o = HashMap::new();
+        o.insert("local/gpt-4o-mini".to_string(), p);
+        let t = PriceTable::new(o);
+        assert_eq!(t.lookup("local", "gpt-4o-mini"), Some(p));
+        assert_eq!(t.lookup("openai", "gpt-4o-mini").unwrap().input, 150_000_000);
+    }
+
+    #[test]
+    fn one_token_costs_something_exact() {
+        let p = built_in("gpt-4o-mini").unwrap();
+        assert_eq!(p.cost(&usage(1, 0, 0, 0)), 150);
+        assert_eq!(p.cost(&usage(0, 0, 0, 1)), 600);
+        // 1000 prompt tokens of which 400 cached, 50 out: 600*150 + 400*75 + 50*600.
+        assert_eq!(p.cost(&usage(1000, 400, 0, 50)), 90_000 + 30_000 + 30_000);
+        // Anthropic: uncached, cache read, cache write and output each at their own rate.
+        let c = built_in("claude-sonnet-4-5").unwrap();
+        assert_eq!(c.cost(&usage(100 + 20 + 30, 20, 30, 10)), 300_000 + 6_000 + 112_500 + 150_000);
+        // Fractions of a nano-dollar round up.
+        let cheap = Price { input: 1, cached_input: 0, cache_write: 0, output: 0 };
+        assert_eq!(cheap.cost(&usage(1, 0, 0, 0)), 1);
+    }
+}

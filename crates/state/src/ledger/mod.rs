@@ -1,0 +1,226 @@
+//! The ledger handle: a bounded queue in front of one writer thread, and a reader for
+//! queries. A full queue makes callers wait (backpressure) rather than drop events.
+
+mod sqlite;
+
+use std::sync::{Arc, Mutex};
+
+use airlock_core::Event;
+use airlock_core::keys::KeyDigest;
+use tokio::sync::{mpsc, oneshot};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("unsupported ledger URL `{0}` (this build supports sqlite://PATH)")]
+    UnsupportedUrl(String),
+    #[error("the ledger writer has stopped")]
+    Closed,
+}
+
+/// How `/api/usage` groups rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    Agent,
+    Model,
+    Team,
+    Kind,
+    Provider,
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "agent" => GroupBy::Agent,
+            "model" => GroupBy::Model,
+            "team" => GroupBy::Team,
+            "kind" => GroupBy::Kind,
+            "provider" => GroupBy::Provider,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            GroupBy::Agent => "agent",
+            GroupBy::Model => "model",
+            GroupBy::Team => "team",
+            GroupBy::Kind => "kind",
+            GroupBy::Provider => "provider",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    pub limit: u32,
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+    pub since_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct UsageQuery {
+    pub group_by: GroupBy,
+    pub since_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UsageRow {
+    pub key: Option<String>,
+    pub requests: u64,
+    pub denied: u64,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub cost_nanos: u64,
+}
+
+/// An agent key made at run time; only its digest is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    pub id: String,
+    pub agent: String,
+    pub digest: KeyDigest,
+    pub created_ms: u64,
+    pub revoked_ms: Option<u64>,
+}
+
+/// What a ledger backend must do. Methods block: the [`Ledger`] handle calls them from
+/// its writer thread or the blocking pool, never from an async task.
+pub trait LedgerStore: Send + 'static {
+    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError>;
+    fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError>;
+    fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError>;
+    fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError>;
+    fn insert_key(&mut self, key: &StoredKey) -> Result<(), LedgerError>;
+}
+
+enum Command {
+    Append(Box<Event>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Events waiting for the writer before `record` starts to wait.
+const QUEUE: usize = 8192;
+/// Events written per transaction at most.
+const BATCH: usize = 512;
+
+/// A cloneable handle on the ledger.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<Command>,
+    reader: Arc<Mutex<Box<dyn LedgerStore>>>,
+}
+
+impl Ledger {
+    /// Opens the ledger at `url` (`sqlite://PATH`), creating and migrating it as needed.
+    pub fn open(url: &str) -> Result<Ledger, LedgerError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .ok_or_else(|| LedgerError::UnsupportedUrl(url.to_string()))?;
+        let writer = SqliteStore::open(path)?;
+        let reader = SqliteStore::open(path)?;
+        Ok(Ledger::with_stores(Box::new(writer), Box::new(reader)))
+    }
+
+    pub fn with_stores(mut writer: Box<dyn LedgerStore>, reader: Box<dyn LedgerStore>) -> Ledger {
+        let (tx, mut rx) = mpsc::channel::<Command>(QUEUE);
+        std::thread::Builder::new()
+            .name("airlock-ledger".into())
+            .spawn(move || {
+                let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+                let mut flushes = Vec::new();
+                while let Some(first) = rx.blocking_recv() {
+                    let mut next = Some(first);
+                    while let Some(cmd) = next.take() {
+                        match cmd {
+                            Command::Append(e) => batch.push(*e),
+                            Command::Flush(ack) => flushes.push(ack),
+                        }
+                        if batch.len() < BATCH {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    if !batch.is_empty() {
+                        if let Err(e) = writer.append(&batch) {
+                            tracing::error!(error = %e, events = batch.len(), "ledger write failed");
+                        }
+                        batch.clear();
+                    }
+                    for ack in flushes.drain(..) {
+                        let _ = ack.send(());
+                    }
+                }
+            })
+            .expect("spawn ledger writer thread");
+        Ledger { tx, reader: Arc::new(Mutex::new(reader)) }
+    }
+
+    /// Queues an event; waits only when the queue is full.
+    pub async fn record(&self, event: Event) -> Result<(), LedgerError> {
+        self.tx.send(Command::Append(Box::new(event))).await.map_err(|_| LedgerError::Closed)
+    }
+
+    /// Queues an event from a context that cannot wait (a `Drop`): falls back to a task
+    /// when the queue is full, so the event is still not lost.
+    pub fn record_detached(&self, event: Event) {
+        match self.tx.try_send(Command::Append(Box::new(event))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                let tx = self.tx.clone();
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        let _ = tx.send(cmd).await;
+                    });
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("ledger closed; event dropped");
+            }
+        }
+    }
+
+    /// Waits until every event queued before this call is written.
+    pub async fn flush(&self) -> Result<(), LedgerError> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send(Command::Flush(ack)).await.map_err(|_| LedgerError::Closed)?;
+        done.await.map_err(|_| LedgerError::Closed)
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn LedgerStore) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(store.as_mut())
+        })
+        .await
+        .map_err(|_| LedgerError::Closed)?
+    }
+
+    pub async fn events(&self, q: EventQuery) -> Result<Vec<Event>, LedgerError> {
+        self.read(move |s| s.events(&q)).await
+    }
+
+    pub async fn usage(&self, q: UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
+        self.read(move |s| s.usage(&q)).await
+    }
+
+    pub async fn keys(&self) -> Result<Vec<StoredKey>, LedgerError> {
+        self.read(|s| s.keys()).await
+    }
+
+    pub async fn insert_key(&self, key: StoredKey) -> Result<(), LedgerError> {
+        self.read(move |s| s.insert_key(&key)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! The embedded ledger: one SQLite file in WAL mode, so the writer thread and readers
+//! never block each other. Schema changes are numbered migrations keyed by `user_version`.
+
+use std::path::Path;
+
+use airlock_core::keys::KeyDigest;
+use airlock_core::{Event, Kind, Outcome, Usage};
+use rusqlite::{Connection, Row, params, params_from_iter};
+
+use super::{EventQuery, LedgerError, LedgerStore, StoredKey, UsageQuery, UsageRow};
+
+/// Applied in order; `user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        ts_ms INTEGER NOT NULL,
+        agent TEXT, team TEXT,
+        kind TEXT NOT NULL,
+        target TEXT, provider TEXT, model TEXT,
+        operation TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        input_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        cost_nanos INTEGER NOT NULL,
+        latency_ms INTEGER NOT NULL, upstream_ms INTEGER,
+        bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL,
+        run_id TEXT,
+        extra TEXT
+     );
+     CREATE INDEX events_ts ON events (ts_ms);
+     CREATE INDEX events_agent_ts ON events (agent, ts_ms);
+     CREATE TABLE agent_keys (
+        id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+     );",
+];
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, LedgerError> {
+        let conn = Connection::open(path)?;
+        // WAL lets readers run beside the writer; NORMAL sync is durable across process
+        // crashes (not power loss) and keeps batched commits cheap.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&conn)?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), LedgerError> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+        // Two processes may open a fresh file at once: the IMMEDIATE lock serialises them
+        // and the version is re-read inside it.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now as usize <= i {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        conn.execute_batch("COMMIT")?;
+    }
+    Ok(())
+}
+
+fn event_from_row(r: &Row) -> rusqlite::Result<Event> {
+    let kind: String = r.get("kind")?;
+    let outcome: String = r.get("outcome")?;
+    let extra: Option<String> = r.get("extra")?;
+    let n = |name: &str| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(name)? as u64) };
+    Ok(Event {
+        id: r.get("id")?,
+        ts_ms: n("ts_ms")?,
+        agent: r.get("agent")?,
+        team: r.get("team")?,
+        kind: Kind::parse(&kind).unwrap_or(Kind::Llm),
+        target: r.get("target")?,
+        provider: r.get("provider")?,
+        model: r.get("model")?,
+        operation: r.get("operation")?,
+        status: r.get::<_, i64>("status")? as u16,
+        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+        reason: r.get("reason")?,
+        usage: Usage {
+            input_tokens: n("input_tokens")?,
+            cached_input_tokens: n("cached_input_tokens")?,
+            cache_write_tokens: n("cache_write_tokens")?,
+            output_tokens: n("output_tokens")?,
+            reasoning_tokens: n("reasoning_tokens")?,
+        },
+        cost_nanos: n("cost_nanos")?,
+        latency_ms: n("latency_ms")?,
+        upstream_ms: r.get::<_, Option<i64>>("upstream_ms")?.map(|v| v as u64),
+        bytes_in: n("bytes_in")?,
+        bytes_out: n("bytes_out")?,
+        run_id: r.get("run_id")?,
+        extra: extra.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default(),
+    })
+}
+
+impl LedgerStore for SqliteStore {
+    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (id, ts_ms, agent, team, kind, target, provider, model,
+                    operation, status, outcome, reason, input_tokens, cached_input_tokens,
+                    cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos, latency_ms,
+                    upstream_ms, bytes_in, bytes_out, run_id, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            )?;
+            for e in events {
+                let extra = (!e.extra.is_empty()).then(|| serde_json::Value::Object(e.extra.clone()).to_string());
+                stmt.execute(params![
+                    e.id,
+                    e.ts_ms as i64,
+                    e.agent,
+                    e.team,
+                    e.kind.as_str(),
+                    e.target,
+                    e.provider,
+                    e.model,
+                    e.operation,
+                    e.status as i64,
+                    e.outcome.as_str(),
+                    e.reason,
+                    e.usage.input_tokens as i64,
+                    e.usage.cached_input_tokens as i64,
+                    e.usage.cache_write_tokens as i64,
+                    e.usage.output_tokens as i64,
+                    e.usage.reasoning_tokens as i64,
+                    e.cost_nanos as i64,
+                    e.latency_ms as i64,
+                    e.upstream_ms.map(|v| v as i64),
+                    e.bytes_in as i64,
+                    e.bytes_out as i64,
+                    e.run_id,
+                    extra,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {
+        let mut sql = String::from("SELECT * FROM events WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(agent) = &q.agent {
+            sql.push_str(" AND agent = ?");
+            args.push(agent.clone().into());
+        }
+        if let Some(kind) = &q.kind {
+            sql.push_str(" AND kind = ?");
+            args.push(kind.clone().into());
+        }
+        if let Some(since) = q.since_ms {
+            sql.push_str(" AND ts_ms >= ?");
+            args.push((since as i64).into());
+        }
+        sql.push_str(" ORDER BY ts_ms DESC, rowid DESC LIMIT ?");
+        args.push((q.limit as i64).into());
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
+        let col = q.group_by.column();
+        let sql = format!(
+            "SELECT {col} AS key, COUNT(*), SUM(outcome = 'denied'), SUM(input_tokens),
+                SUM(cached_input_tokens), SUM(output_tokens), SUM(reasoning_tokens), SUM(cost_nanos)
+             FROM events WHERE ts_ms >= ?1 GROUP BY {col} ORDER BY SUM(cost_nanos) DESC, COUNT(*) DESC"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([q.since_ms as i64], |r| {
+            let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u64) };
+            Ok(UsageRow {
+                key: r.get(0)?,
+                requests: n(1)?,
+                denied: n(2)?,
+                input_tokens: n(3)?,
+                cached_input_tokens: n(4)?,
+                output_tokens: n(5)?,
+                reasoning_tokens: n(6)?,
+                cost_nanos: n(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError> {
+        let mut stmt = self.conn.prepare("SELECT id, agent, digest, created_ms, revoked_ms FROM agent_keys")?;
+        let rows = stmt.query_map([], |r| {
+            let digest: String = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, digest, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, agent, digest, created, revoked): (String, String, String, i64, Option<i64>) = row?;
+            // A row this build cannot read is skipped rather than failing every lookup.
+            if let Ok(digest) = KeyDigest::parse(&digest) {
+                out.push(StoredKey { id, agent, digest, created_ms: created as u64, revoked_ms: revoked.map(|v| v as u64) });
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_key(&mut self, key: &StoredKey) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO agent_keys (id, agent, digest, created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.id, key.agent, key.digest.to_string(), key.created_ms as i64, key.revoked_ms.map(|v| v as i64)],
+        )?;
+        Ok(())
+    }
+}
+

@@ -1,0 +1,10 @@
+//! Airlock's state: the ledger, the append-only record of every call that is both the
+//! audit log and the spend data, and where runtime-made agent keys live (as digests).
+//!
+//! Storage is behind [`ledger::LedgerStore`]; callers hold a [`Ledger`] handle whose
+//! writes go through a bounded queue to one writer thread (batched transactions, never on
+//! the request path) and whose reads run on the blocking pool.
+
+pub mod ledger;
+
+pub use ledger::{Ledger, LedgerError, StoredKey, UsageQuery, UsageRow, EventQuery, GroupBy};
