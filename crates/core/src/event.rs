@@ -27,7 +27,9 @@ impl Kind {
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::Llm, Kind::Mcp, Kind::A2a, Kind::Egress].into_iter().find(|k| k.as_str() == s)
+        [Kind::Llm, Kind::Mcp, Kind::A2a, Kind::Egress]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -52,9 +54,14 @@ impl Outcome {
     }
 
     pub fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Served, Outcome::Denied, Outcome::Failed, Outcome::Cancelled]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            Outcome::Served,
+            Outcome::Denied,
+            Outcome::Failed,
+            Outcome::Cancelled,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 

@@ -21,7 +21,10 @@ impl KeyDigest {
             .strip_prefix("sha256:")
             .ok_or_else(|| "a key must be written as sha256:<64 hex digits>".to_string())?;
         if hex.len() != 64 {
-            return Err(format!("sha256 digest has {} hex digits, expected 64", hex.len()));
+            return Err(format!(
+                "sha256 digest has {} hex digits, expected 64",
+                hex.len()
+            ));
         }
         let mut out = [0u8; 32];
         for (i, byte) in out.iter_mut().enumerate() {

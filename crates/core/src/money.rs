@@ -11,18 +11,26 @@ pub fn parse_usd(text: &str) -> Result<u64, String> {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) && !(whole.is_empty() && digits(frac)) {
-        return Err(format!("`{text}` is not a USD amount (expected e.g. 0.15 or 20)"));
+        return Err(format!(
+            "`{text}` is not a USD amount (expected e.g. 0.15 or 20)"
+        ));
     }
     if !frac.is_empty() && !digits(frac) {
-        return Err(format!("`{text}` is not a USD amount (expected e.g. 0.15 or 20)"));
+        return Err(format!(
+            "`{text}` is not a USD amount (expected e.g. 0.15 or 20)"
+        ));
     }
     if frac.len() > 9 {
-        return Err(format!("`{text}` has more than 9 decimals (nano-dollar precision)"));
+        return Err(format!(
+            "`{text}` has more than 9 decimals (nano-dollar precision)"
+        ));
     }
     let whole: u64 = if whole.is_empty() {
         0
     } else {
-        whole.parse().map_err(|_| format!("`{text}` is too large"))?
+        whole
+            .parse()
+            .map_err(|_| format!("`{text}` is too large"))?
     };
     let frac_nanos: u64 = if frac.is_empty() {
         0

@@ -95,7 +95,10 @@ fn built_in(model: &str) -> Option<Price> {
         .iter()
         .filter(|(prefix, ..)| {
             model.starts_with(prefix)
-                && matches!(model.as_bytes().get(prefix.len()), None | Some(b'-' | b'@' | b':'))
+                && matches!(
+                    model.as_bytes().get(prefix.len()),
+                    None | Some(b'-' | b'@' | b':')
+                )
         })
         .max_by_key(|(prefix, ..)| prefix.len())
         .map(|&(_, input, cached, write, output)| Price {
@@ -123,12 +126,20 @@ mod tests {
     #[test]
     fn longest_prefix_wins_and_snapshots_match() {
         let t = PriceTable::default();
-        assert_eq!(t.lookup("openai", "gpt-4o-mini").unwrap().input, 150_000_000);
-        assert_eq!(t.lookup("openai", "gpt-4o-mini-2024-07-18").unwrap().input, 150_000_000);
+        assert_eq!(
+            t.lookup("openai", "gpt-4o-mini").unwrap().input,
+            150_000_000
+        );
+        assert_eq!(
+            t.lookup("openai", "gpt-4o-mini-2024-07-18").unwrap().input,
+            150_000_000
+        );
         assert_eq!(t.lookup("openai", "gpt-4o").unwrap().input, 2_500_000_000);
         assert_eq!(t.lookup("openai", "o3-mini").unwrap().output, 4_400_000_000);
         assert_eq!(
-            t.lookup("anthropic", "claude-sonnet-4-5-20250929").unwrap().cache_write,
+            t.lookup("anthropic", "claude-sonnet-4-5-20250929")
+                .unwrap()
+                .cache_write,
             3_750_000_000
         );
         // "gpt-4o" must not be priced as "gpt-4" nor "gpt-4ox" as "gpt-4o".
@@ -138,12 +149,20 @@ mod tests {
 
     #[test]
     fn overrides_by_target_then_model() {
-        let p = Price { input: 1, cached_input: 1, cache_write: 1, output: 1 };
+        let p = Price {
+            input: 1,
+            cached_input: 1,
+            cache_write: 1,
+            output: 1,
+        };
         let mut o = HashMap::new();
         o.insert("local/gpt-4o-mini".to_string(), p);
         let t = PriceTable::new(o);
         assert_eq!(t.lookup("local", "gpt-4o-mini"), Some(p));
-        assert_eq!(t.lookup("openai", "gpt-4o-mini").unwrap().input, 150_000_000);
+        assert_eq!(
+            t.lookup("openai", "gpt-4o-mini").unwrap().input,
+            150_000_000
+        );
     }
 
     #[test]
@@ -155,9 +174,17 @@ mod tests {
         assert_eq!(p.cost(&usage(1000, 400, 0, 50)), 90_000 + 30_000 + 30_000);
         // Anthropic: uncached, cache read, cache write and output each at their own rate.
         let c = built_in("claude-sonnet-4-5").unwrap();
-        assert_eq!(c.cost(&usage(100 + 20 + 30, 20, 30, 10)), 300_000 + 6_000 + 112_500 + 150_000);
+        assert_eq!(
+            c.cost(&usage(100 + 20 + 30, 20, 30, 10)),
+            300_000 + 6_000 + 112_500 + 150_000
+        );
         // Fractions of a nano-dollar round up.
-        let cheap = Price { input: 1, cached_input: 0, cache_write: 0, output: 0 };
+        let cheap = Price {
+            input: 1,
+            cached_input: 0,
+            cache_write: 0,
+            output: 0,
+        };
         assert_eq!(cheap.cost(&usage(1, 0, 0, 0)), 1);
     }
 }

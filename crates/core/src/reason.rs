@@ -65,9 +65,10 @@ impl Reason {
             | Reason::RateLimited
             | Reason::LoopDetected
             | Reason::Suspended => 429,
-            Reason::DlpBlocked | Reason::NotAllowed | Reason::ToolChanged | Reason::PrivateAddress => {
-                403
-            }
+            Reason::DlpBlocked
+            | Reason::NotAllowed
+            | Reason::ToolChanged
+            | Reason::PrivateAddress => 403,
         }
     }
 
@@ -130,7 +131,11 @@ mod tests {
     fn sdk_facing_statuses_follow_the_contract() {
         assert_eq!(Reason::RateLimited.status(), 429);
         assert!(Reason::RateLimited.retryable());
-        for r in [Reason::BudgetExceeded, Reason::LoopDetected, Reason::Suspended] {
+        for r in [
+            Reason::BudgetExceeded,
+            Reason::LoopDetected,
+            Reason::Suspended,
+        ] {
             assert_eq!(r.status(), 429);
             assert!(!r.retryable(), "{r:?} must tell SDKs not to retry");
         }

@@ -149,7 +149,9 @@ impl StreamMeter {
             .or(env.message.and_then(|m| m.usage));
         let usage_only = env.choices.as_ref().is_some_and(|c| c.is_empty()) && env.usage.is_some();
         if let Some(found) = found {
-            self.report.get_or_insert_with(UsageReport::default).merge(found);
+            self.report
+                .get_or_insert_with(UsageReport::default)
+                .merge(found);
         }
         if usage_only && self.hide_usage_chunk {
             return Verdict::Drop;
@@ -179,7 +181,13 @@ mod tests {
         let mut f = SseFramer::default();
         assert!(f.push(Bytes::from_static(b"data: {\"a\"")).is_empty());
         let ev = f.push(Bytes::from_static(b":1}\n\ndata: [DONE]\n\nevent: x\r\n"));
-        assert_eq!(ev, vec![Bytes::from_static(b"data: {\"a\":1}\n\n"), Bytes::from_static(b"data: [DONE]\n\n")]);
+        assert_eq!(
+            ev,
+            vec![
+                Bytes::from_static(b"data: {\"a\":1}\n\n"),
+                Bytes::from_static(b"data: [DONE]\n\n")
+            ]
+        );
         let ev = f.push(Bytes::from_static(b"data: y\r\n\r\n"));
         assert_eq!(ev, vec![Bytes::from_static(b"event: x\r\ndata: y\r\n\r\n")]);
         assert_eq!(event_data(&ev[0]).unwrap(), b"y");
@@ -193,13 +201,19 @@ mod tests {
         assert!(has_object_member(br#"{"usage": {"x":1}}"#, "usage"));
         assert!(!has_object_member(br#"{"usage":null}"#, "usage"));
         assert!(!has_object_member(br#"{"content":"usage"}"#, "usage"));
-        assert!(has_object_member(br#"{"a":"\"usage\"","usage":{}}"#, "usage"));
+        assert!(has_object_member(
+            br#"{"a":"\"usage\"","usage":{}}"#,
+            "usage"
+        ));
     }
 
     #[test]
     fn openai_injected_usage_chunk_is_metered_and_hidden() {
         let mut m = StreamMeter::new(Dialect::OpenAiChat, true);
-        assert_eq!(m.observe(b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"), Verdict::Relay);
+        assert_eq!(
+            m.observe(b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"),
+            Verdict::Relay
+        );
         assert_eq!(
             m.observe(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}\n\n"),
             Verdict::Drop
@@ -209,7 +223,10 @@ mod tests {
         assert_eq!((u.input_tokens, u.output_tokens), (9, 2));
         // A client that asked for usage sees the chunk.
         let mut m = StreamMeter::new(Dialect::OpenAiChat, false);
-        assert_eq!(m.observe(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9}}\n\n"), Verdict::Relay);
+        assert_eq!(
+            m.observe(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9}}\n\n"),
+            Verdict::Relay
+        );
     }
 
     #[test]
@@ -227,7 +244,10 @@ mod tests {
         m.observe(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"a\"}}\n\n");
         m.observe(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":7}}\n\n");
         let u = m.reported().unwrap();
-        assert_eq!((u.input_tokens, u.cached_input_tokens, u.output_tokens), (15, 3, 7));
+        assert_eq!(
+            (u.input_tokens, u.cached_input_tokens, u.output_tokens),
+            (15, 3, 7)
+        );
     }
 
     #[test]

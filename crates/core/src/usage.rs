@@ -159,8 +159,9 @@ mod tests {
 
     #[test]
     fn null_details_are_zero() {
-        let u = report(r#"{"prompt_tokens":3,"completion_tokens":null,"prompt_tokens_details":null}"#)
-            .normalise(Dialect::OpenAiChat);
+        let u =
+            report(r#"{"prompt_tokens":3,"completion_tokens":null,"prompt_tokens_details":null}"#)
+                .normalise(Dialect::OpenAiChat);
         assert_eq!(u.input_tokens, 3);
         assert_eq!(u.output_tokens, 0);
     }
@@ -172,7 +173,15 @@ mod tests {
                "output_tokens":7,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":57}"#,
         )
         .normalise(Dialect::OpenAiResponses);
-        assert_eq!((u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_tokens), (50, 10, 7, 2));
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.output_tokens,
+                u.reasoning_tokens
+            ),
+            (50, 10, 7, 2)
+        );
     }
 
     #[test]

@@ -12,7 +12,12 @@ pub(crate) fn handle(ctx: &Ctx, request: &Value) -> Response<MockBody> {
     let Some(max_tokens) = request.get("max_tokens").and_then(Value::as_u64) else {
         return Shape::Anthropic.error(StatusCode::BAD_REQUEST, "max_tokens: Field required");
     };
-    let reply = Reply::new(ctx.directives, input::anthropic(request), Some(max_tokens), false);
+    let reply = Reply::new(
+        ctx.directives,
+        input::anthropic(request),
+        Some(max_tokens),
+        false,
+    );
     let tool = tool_to_call(request);
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
         stream(ctx, &reply, tool)
@@ -125,7 +130,9 @@ fn stream(ctx: &Ctx, reply: &Reply, tool: Option<&str>) -> Response<MockBody> {
     });
     sse.event("message_start", &start, false);
     let block = match tool {
-        Some(name) => json!({"type": "tool_use", "id": tool_id(ctx), "name": name, "input": Map::new()}),
+        Some(name) => {
+            json!({"type": "tool_use", "id": tool_id(ctx), "name": name, "input": Map::new()})
+        }
         None => json!({"type": "text", "text": ""}),
     };
     let block_start = json!({"type": "content_block_start", "index": 0, "content_block": block});

@@ -38,8 +38,8 @@ pub(crate) struct MockBody {
 #[derive(PartialEq)]
 enum Abort {
     No,
-    /// Give hyper one turn to flush what was already sent; otherwise the
-    /// error could discard deltas still sitting in its write buffer.
+    /// Give hyper one turn to flush what was already produced; otherwise the
+    /// error discards the head and deltas still sitting in its write buffer.
     Flush,
     Now,
 }

@@ -9,7 +9,9 @@ use crate::reply::{Ctx, Reply, TOOL_ARGUMENT_FRAGMENTS, TOOL_ARGUMENTS};
 
 pub(crate) fn handle(ctx: &Ctx, request: &Value) -> Response<MockBody> {
     let json_mode = matches!(
-        request.pointer("/response_format/type").and_then(Value::as_str),
+        request
+            .pointer("/response_format/type")
+            .and_then(Value::as_str),
         Some("json_object" | "json_schema")
     );
     let max_tokens = request
@@ -131,12 +133,16 @@ fn stream(ctx: &Ctx, reply: &Reply, tool: Option<&str>, include_usage: bool) -> 
             let first = json!({"role": "assistant", "content": null, "tool_calls": [call]});
             sse.data(&chunk(first, None), false);
             for fragment in TOOL_ARGUMENT_FRAGMENTS {
-                let delta = json!({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]});
+                let delta =
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]});
                 sse.data(&chunk(delta, None), true);
             }
         }
         None => {
-            sse.data(&chunk(json!({"role": "assistant", "content": ""}), None), false);
+            sse.data(
+                &chunk(json!({"role": "assistant", "content": ""}), None),
+                false,
+            );
             for word in reply.deltas() {
                 sse.data(&chunk(json!({"content": word}), None), true);
             }

@@ -14,13 +14,18 @@ const DIMENSIONS: usize = 8;
 pub(crate) fn handle(ctx: &Ctx, request: &Value) -> Response<MockBody> {
     let inputs: Vec<&Value> = match request.get("input") {
         // A flat array of token ids is a single input.
-        Some(ids @ Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_number) => {
+        Some(ids @ Value::Array(items))
+            if !items.is_empty() && items.iter().all(Value::is_number) =>
+        {
             vec![ids]
         }
         Some(Value::Array(items)) if !items.is_empty() => items.iter().collect(),
         Some(item @ Value::String(_)) => vec![item],
         _ => {
-            return Shape::OpenAi.error(StatusCode::BAD_REQUEST, "'input' must be a string or a non-empty array");
+            return Shape::OpenAi.error(
+                StatusCode::BAD_REQUEST,
+                "'input' must be a string or a non-empty array",
+            );
         }
     };
     // The openai Python SDK asks for base64 by default.
@@ -76,7 +81,11 @@ fn encode_base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for group in bytes.chunks(3) {
-        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if i <= group.len() {

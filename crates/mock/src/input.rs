@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn responses_counts_string_and_items() {
-        assert_eq!(responses(&json!({"input": "a b", "instructions": "c"})), 2 + 3 + 1);
+        assert_eq!(
+            responses(&json!({"input": "a b", "instructions": "c"})),
+            2 + 3 + 1
+        );
         let items = json!({"input": [
             {"role": "user", "content": [{"type": "input_text", "text": "x y"}]},
             {"type": "function_call_output", "call_id": "c", "output": "z"},

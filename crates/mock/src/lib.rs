@@ -3,8 +3,10 @@
 //! formats, for tests and benchmarks of the gateway.
 //!
 //! Requests can ask it to misbehave through directives: `x-mock-<key>`
-//! headers or `<key>=<value>` path segments before `/v1/` (see
-//! [`directives`](crate::directives) for the keys).
+//! headers or `<key>=<value>` path segments before `/v1/` (headers win).
+//! Keys: `status`, `delay-ms`, `words`, `chunk-delay-ms`,
+//! `disconnect-after`, `cached-tokens`, `reasoning-tokens`,
+//! `cache-write-tokens`.
 
 mod anthropic;
 mod body;

@@ -13,7 +13,12 @@ pub(crate) fn handle(ctx: &Ctx, request: &Value) -> Response<MockBody> {
         Some("json_object" | "json_schema")
     );
     let max_tokens = request.get("max_output_tokens").and_then(Value::as_u64);
-    let reply = Reply::new(ctx.directives, input::responses(request), max_tokens, json_mode);
+    let reply = Reply::new(
+        ctx.directives,
+        input::responses(request),
+        max_tokens,
+        json_mode,
+    );
     let answer = Answer {
         ctx,
         request,
@@ -37,9 +42,9 @@ fn tool_to_call(request: &Value) -> Option<&str> {
         .get("input")
         .and_then(Value::as_array)
         .is_some_and(|items| {
-            items
-                .iter()
-                .any(|item| item.get("type").and_then(Value::as_str) == Some("function_call_output"))
+            items.iter().any(|item| {
+                item.get("type").and_then(Value::as_str) == Some("function_call_output")
+            })
         });
     if answered {
         return None;
@@ -176,18 +181,19 @@ impl Answer<'_> {
                     let delta = json!({"item_id": item_id, "output_index": 0, "delta": fragment});
                     events.send("response.function_call_arguments.delta", delta, true);
                 }
-                let done = json!({"item_id": item_id, "output_index": 0, "arguments": TOOL_ARGUMENTS});
+                let done =
+                    json!({"item_id": item_id, "output_index": 0, "arguments": TOOL_ARGUMENTS});
                 events.send("response.function_call_arguments.done", done, false);
             }
             None => self.stream_text(&mut events, &item_id),
         }
         let done = json!({"output_index": 0, "item": self.output_item(Stage::Done)});
         events.send("response.output_item.done", done, false);
-        let last = match self.status() {
-            "incomplete" => "response.incomplete",
-            _ => "response.completed",
-        };
-        events.send(last, json!({"response": self.response(Stage::Done)}), false);
+        // Even a truncated response ends with `response.completed` (its
+        // status says "incomplete"): the openai SDK's stream helper fails
+        // without that event.
+        let completed = json!({"response": self.response(Stage::Done)});
+        events.send("response.completed", completed, false);
         events.sse.into_response()
     }
 

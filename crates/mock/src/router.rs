@@ -68,7 +68,15 @@ pub(crate) async fn handle(
         Ok(directives) => directives,
         Err(message) => return Ok(shape.error(StatusCode::BAD_REQUEST, &message)),
     };
-    let response = respond(&state, &parts.method, path, route, parsed.as_ref(), &directives, shape);
+    let response = respond(
+        &state,
+        &parts.method,
+        path,
+        route,
+        parsed.as_ref(),
+        &directives,
+        shape,
+    );
     if !directives.delay.is_zero() {
         tokio::time::sleep(directives.delay).await;
     }
@@ -95,7 +103,12 @@ fn respond(
         (&Method::POST, "/v1/responses") => responses::handle,
         (&Method::POST, "/v1/embeddings") => embeddings::handle,
         (&Method::POST, "/v1/messages") => anthropic::handle,
-        _ => return shape.error(StatusCode::NOT_FOUND, &format!("Invalid URL ({method} {path})")),
+        _ => {
+            return shape.error(
+                StatusCode::NOT_FOUND,
+                &format!("Invalid URL ({method} {path})"),
+            );
+        }
     };
     let Some(request) = body.filter(|b| b.is_object()) else {
         return shape.error(StatusCode::BAD_REQUEST, "request body is not a JSON object");
@@ -117,7 +130,12 @@ fn respond(
 fn control(state: &State, method: &Method) -> Response<MockBody> {
     match *method {
         Method::GET => {
-            let all: Vec<Value> = state.recorder.snapshot().iter().map(Recorded::to_json).collect();
+            let all: Vec<Value> = state
+                .recorder
+                .snapshot()
+                .iter()
+                .map(Recorded::to_json)
+                .collect();
             body::json(StatusCode::OK, &Value::Array(all))
         }
         Method::DELETE => {

@@ -16,12 +16,26 @@ fn request() -> Value {
 #[tokio::test]
 async fn message_usage_excludes_cache() {
     let mock = Mock::start().await;
-    let headers = [("x-mock-cached-tokens", "3"), ("x-mock-cache-write-tokens", "2"), ("x-mock-words", "4")];
-    let answer = send(mock.addr, "POST", "/v1/messages", &headers, Some(&request())).await;
+    let headers = [
+        ("x-mock-cached-tokens", "3"),
+        ("x-mock-cache-write-tokens", "2"),
+        ("x-mock-words", "4"),
+    ];
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/v1/messages",
+        &headers,
+        Some(&request()),
+    )
+    .await;
     assert_eq!(answer.status, 200);
     let body = answer.json();
     assert_eq!(body["type"], "message");
-    assert_eq!(body["content"], json!([{"type": "text", "text": "w1 w2 w3 w4"}]));
+    assert_eq!(
+        body["content"],
+        json!([{"type": "text", "text": "w1 w2 w3 w4"}])
+    );
     assert_eq!(body["stop_reason"], "end_turn");
     // 2 system words + 3 + 2 message words = 7, less 3 read and 2 written.
     assert_eq!(
@@ -35,7 +49,14 @@ async fn stream_event_order() {
     let mock = Mock::start().await;
     let mut request = request();
     request["stream"] = json!(true);
-    let answer = send(mock.addr, "POST", "/v1/messages", &[("x-mock-words", "3")], Some(&request)).await;
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/v1/messages",
+        &[("x-mock-words", "3")],
+        Some(&request),
+    )
+    .await;
     assert_eq!(answer.headers["content-type"], "text/event-stream");
     let events = sse_events(answer.text());
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();

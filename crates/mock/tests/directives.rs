@@ -13,7 +13,12 @@ fn chat_request(stream: bool) -> Value {
 #[tokio::test]
 async fn status_from_path_segment() {
     let mock = Mock::start().await;
-    let answer = post(mock.addr, "/status=503/v1/chat/completions", &chat_request(false)).await;
+    let answer = post(
+        mock.addr,
+        "/status=503/v1/chat/completions",
+        &chat_request(false),
+    )
+    .await;
     assert_eq!(answer.status, 503);
     let error = &answer.json()["error"];
     assert_eq!(error["type"], "server_error");
@@ -29,7 +34,14 @@ async fn status_from_path_segment() {
 
     // Headers override the path.
     let headers = [("x-mock-status", "529")];
-    let answer = send(mock.addr, "POST", "/status=503/v1/messages", &headers, Some(&anthropic)).await;
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/status=503/v1/messages",
+        &headers,
+        Some(&anthropic),
+    )
+    .await;
     assert_eq!(answer.status, 529);
     assert_eq!(answer.json()["error"]["type"], "overloaded_error");
 }
@@ -38,7 +50,14 @@ async fn status_from_path_segment() {
 async fn disconnect_after_cuts_the_stream() {
     let mock = Mock::start().await;
     let headers = [("x-mock-disconnect-after", "3")];
-    let answer = send(mock.addr, "POST", "/v1/chat/completions", &headers, Some(&chat_request(true))).await;
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/v1/chat/completions",
+        &headers,
+        Some(&chat_request(true)),
+    )
+    .await;
     assert_eq!(answer.status, 200);
     assert!(answer.body.is_err(), "the body must end in an error");
 
@@ -74,7 +93,14 @@ async fn raw_exchange(mut stream: tokio::net::TcpStream, path: &str) -> String {
 async fn anthropic_disconnect_after_zero() {
     let mock = Mock::start().await;
     let request = json!({"model": "c", "max_tokens": 5, "stream": true, "messages": []});
-    let answer = send(mock.addr, "POST", "/v1/messages", &[("x-mock-disconnect-after", "0")], Some(&request)).await;
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/v1/messages",
+        &[("x-mock-disconnect-after", "0")],
+        Some(&request),
+    )
+    .await;
     assert!(answer.body.is_err());
 }
 
@@ -82,13 +108,27 @@ async fn anthropic_disconnect_after_zero() {
 async fn delays_are_applied() {
     let mock = Mock::start().await;
     let started = Instant::now();
-    let answer = send(mock.addr, "POST", "/delay-ms=150/v1/chat/completions", &[], Some(&chat_request(false))).await;
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/delay-ms=150/v1/chat/completions",
+        &[],
+        Some(&chat_request(false)),
+    )
+    .await;
     assert_eq!(answer.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
 
     let started = Instant::now();
     let headers = [("x-mock-chunk-delay-ms", "30"), ("x-mock-words", "4")];
-    let answer = send(mock.addr, "POST", "/v1/chat/completions", &headers, Some(&chat_request(true))).await;
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/v1/chat/completions",
+        &headers,
+        Some(&chat_request(true)),
+    )
+    .await;
     assert_eq!(sse_data(answer.text()).len(), 7);
     assert!(started.elapsed() >= Duration::from_millis(120));
 }
@@ -100,15 +140,28 @@ async fn validation_errors_use_the_route_shape() {
     assert_eq!(answer.status, 400);
     assert_eq!(answer.json()["error"]["type"], "invalid_request_error");
 
-    let answer = post(mock.addr, "/v1/messages", &json!({"max_tokens": 5, "messages": []})).await;
+    let answer = post(
+        mock.addr,
+        "/v1/messages",
+        &json!({"max_tokens": 5, "messages": []}),
+    )
+    .await;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.json()["type"], "error");
 
     let answer = post(mock.addr, "/v1/nothing", &json!({})).await;
     assert_eq!(answer.status, 404);
-    assert_eq!(answer.json()["error"]["message"], "Invalid URL (POST /v1/nothing)");
+    assert_eq!(
+        answer.json()["error"]["message"],
+        "Invalid URL (POST /v1/nothing)"
+    );
 
-    let answer = post(mock.addr, "/words=lots/v1/chat/completions", &chat_request(false)).await;
+    let answer = post(
+        mock.addr,
+        "/words=lots/v1/chat/completions",
+        &chat_request(false),
+    )
+    .await;
     assert_eq!(answer.status, 400);
 }
 
@@ -116,15 +169,24 @@ async fn validation_errors_use_the_route_shape() {
 async fn control_endpoints() {
     let mock = Mock::start().await;
     post(mock.addr, "/x/v1/chat/completions", &chat_request(false)).await;
-    let listed = send(mock.addr, "GET", "/mock/requests", &[], None).await.json();
+    let listed = send(mock.addr, "GET", "/mock/requests", &[], None)
+        .await
+        .json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
     assert_eq!(listed[0]["method"], "POST");
     assert_eq!(listed[0]["path"], "/x/v1/chat/completions");
     assert_eq!(listed[0]["headers"]["host"], "mock");
     assert_eq!(listed[0]["body"]["model"], "m");
 
-    assert_eq!(send(mock.addr, "DELETE", "/mock/requests", &[], None).await.status, 200);
-    let listed = send(mock.addr, "GET", "/mock/requests", &[], None).await.json();
+    assert_eq!(
+        send(mock.addr, "DELETE", "/mock/requests", &[], None)
+            .await
+            .status,
+        200
+    );
+    let listed = send(mock.addr, "GET", "/mock/requests", &[], None)
+        .await
+        .json();
     assert_eq!(listed, json!([]));
 }
 
@@ -132,7 +194,12 @@ async fn control_endpoints() {
 async fn no_record_mode_keeps_nothing() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mock = Mock::start_on(listener, false).await;
-    assert_eq!(post(mock.addr, "/v1/chat/completions", &chat_request(false)).await.status, 200);
+    assert_eq!(
+        post(mock.addr, "/v1/chat/completions", &chat_request(false))
+            .await
+            .status,
+        200
+    );
     assert!(mock.requests().is_empty());
 }
 
@@ -143,5 +210,8 @@ async fn serves_h2c() {
     let answer = send_h2(mock.addr, "/v1/messages", &request).await;
     assert_eq!(answer.status, 200);
     let events = sse_events(answer.text());
-    assert_eq!(events.last().map(|(name, _)| name.as_str()), Some("message_stop"));
+    assert_eq!(
+        events.last().map(|(name, _)| name.as_str()),
+        Some("message_stop")
+    );
 }

@@ -17,8 +17,19 @@ fn chat_request() -> Value {
 #[tokio::test]
 async fn chat_reports_deterministic_usage() {
     let mock = Mock::start().await;
-    let headers = [("x-mock-words", "5"), ("x-mock-cached-tokens", "2"), ("x-mock-reasoning-tokens", "3")];
-    let answer = send(mock.addr, "POST", "/v1/chat/completions", &headers, Some(&chat_request())).await;
+    let headers = [
+        ("x-mock-words", "5"),
+        ("x-mock-cached-tokens", "2"),
+        ("x-mock-reasoning-tokens", "3"),
+    ];
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/v1/chat/completions",
+        &headers,
+        Some(&chat_request()),
+    )
+    .await;
     assert_eq!(answer.status, 200);
     let body = answer.json();
     assert_eq!(body["object"], "chat.completion");
@@ -37,7 +48,11 @@ async fn chat_reports_deterministic_usage() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].path, "/v1/chat/completions");
     assert_eq!(recorded[0].body["model"], "gpt-test");
-    assert!(recorded[0].headers.contains(&("x-mock-words".to_owned(), "5".to_owned())));
+    assert!(
+        recorded[0]
+            .headers
+            .contains(&("x-mock-words".to_owned(), "5".to_owned()))
+    );
     mock.clear();
     assert!(mock.requests().is_empty());
 }
@@ -47,7 +62,9 @@ async fn chat_max_tokens_truncates() {
     let mock = Mock::start().await;
     let mut request = chat_request();
     request["max_completion_tokens"] = json!(3);
-    let body = post(mock.addr, "/v1/chat/completions", &request).await.json();
+    let body = post(mock.addr, "/v1/chat/completions", &request)
+        .await
+        .json();
     assert_eq!(body["choices"][0]["message"]["content"], "w1 w2 w3");
     assert_eq!(body["choices"][0]["finish_reason"], "length");
     assert_eq!(body["usage"]["completion_tokens"], 3);
@@ -68,7 +85,10 @@ async fn chat_stream_usage_chunk_only_when_asked() {
         .collect();
     // role chunk, 8 words, finish chunk
     assert_eq!(chunks.len(), 10);
-    assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
@@ -92,8 +112,11 @@ async fn chat_stream_usage_chunk_only_when_asked() {
 async fn chat_tool_call_then_text_after_result() {
     let mock = Mock::start().await;
     let mut request = chat_request();
-    request["tools"] = json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]);
-    let body = post(mock.addr, "/v1/chat/completions", &request).await.json();
+    request["tools"] =
+        json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]);
+    let body = post(mock.addr, "/v1/chat/completions", &request)
+        .await
+        .json();
     let choice = &body["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls");
     assert!(choice["message"]["content"].is_null());
@@ -107,7 +130,11 @@ async fn chat_tool_call_then_text_after_result() {
     let arguments: String = data[..data.len() - 1]
         .iter()
         .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(arguments, r#"{"q":"mock"}"#);
 
@@ -116,9 +143,14 @@ async fn chat_tool_call_then_text_after_result() {
         .as_array_mut()
         .unwrap()
         .push(json!({"role": "tool", "tool_call_id": "call_mock_1", "content": "found"}));
-    let body = post(mock.addr, "/v1/chat/completions", &request).await.json();
+    let body = post(mock.addr, "/v1/chat/completions", &request)
+        .await
+        .json();
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
-    assert_eq!(body["choices"][0]["message"]["content"], "w1 w2 w3 w4 w5 w6 w7 w8");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "w1 w2 w3 w4 w5 w6 w7 w8"
+    );
 }
 
 #[tokio::test]
@@ -126,16 +158,29 @@ async fn chat_json_mode_answers_json() {
     let mock = Mock::start().await;
     let mut request = chat_request();
     request["response_format"] = json!({"type": "json_object"});
-    let body = post(mock.addr, "/v1/chat/completions", &request).await.json();
+    let body = post(mock.addr, "/v1/chat/completions", &request)
+        .await
+        .json();
     let content = body["choices"][0]["message"]["content"].as_str().unwrap();
-    assert_eq!(serde_json::from_str::<Value>(content).unwrap(), json!({"ok": true, "words": 8}));
+    assert_eq!(
+        serde_json::from_str::<Value>(content).unwrap(),
+        json!({"ok": true, "words": 8})
+    );
 }
 
 #[tokio::test]
 async fn responses_stream_is_sequenced_and_complete() {
     let mock = Mock::start().await;
-    let request = json!({"model": "gpt-test", "input": "one two three", "instructions": "x", "stream": true});
-    let answer = send(mock.addr, "POST", "/v1/responses", &[("x-mock-words", "3")], Some(&request)).await;
+    let request =
+        json!({"model": "gpt-test", "input": "one two three", "instructions": "x", "stream": true});
+    let answer = send(
+        mock.addr,
+        "POST",
+        "/v1/responses",
+        &[("x-mock-words", "3")],
+        Some(&request),
+    )
+    .await;
     let events = sse_events(answer.text());
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(
@@ -179,7 +224,8 @@ async fn responses_function_call() {
     assert_eq!(body["output"][0]["name"], "lookup");
     assert_eq!(body["output"][0]["arguments"], r#"{"q":"mock"}"#);
 
-    let output = json!({"type": "function_call_output", "call_id": "call_mock_1", "output": "found"});
+    let output =
+        json!({"type": "function_call_output", "call_id": "call_mock_1", "output": "found"});
     request["input"].as_array_mut().unwrap().push(output);
     let body = post(mock.addr, "/v1/responses", &request).await.json();
     assert_eq!(body["output"][0]["type"], "message");
@@ -191,7 +237,10 @@ async fn embeddings_base64_and_floats() {
     let request = json!({"model": "emb", "input": ["a b c", "d"], "encoding_format": "float"});
     let body = post(mock.addr, "/v1/embeddings", &request).await.json();
     assert_eq!(body["data"].as_array().unwrap().len(), 2);
-    assert_eq!(body["usage"], json!({"prompt_tokens": 4, "total_tokens": 4}));
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 4, "total_tokens": 4})
+    );
     let floats: Vec<f32> = body["data"][0]["embedding"]
         .as_array()
         .unwrap()
@@ -205,7 +254,10 @@ async fn embeddings_base64_and_floats() {
     let encoded = body["data"][0]["embedding"].as_str().unwrap();
     // 8 little-endian f32s are 32 bytes: 44 base64 characters.
     assert_eq!(encoded.len(), 44);
-    let expected = floats.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let expected = floats
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect::<Vec<u8>>();
     assert_eq!(decode_base64(encoded), expected);
 }
 
@@ -218,7 +270,8 @@ fn decode_base64(text: &str) -> Vec<u8> {
         .collect();
     bits.chunks(4)
         .flat_map(|group| {
-            let n = group.iter().fold(0u32, |n, &b| (n << 6) | u32::from(b)) << (6 * (4 - group.len()));
+            let n =
+                group.iter().fold(0u32, |n, &b| (n << 6) | u32::from(b)) << (6 * (4 - group.len()));
             let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
             bytes.into_iter().take(group.len() - 1)
         })

@@ -7,4 +7,4 @@
 
 pub mod ledger;
 
-pub use ledger::{Ledger, LedgerError, StoredKey, UsageQuery, UsageRow, EventQuery, GroupBy};
+pub use ledger::{EventQuery, GroupBy, Ledger, LedgerError, StoredKey, UsageQuery, UsageRow};

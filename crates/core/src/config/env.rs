@@ -4,7 +4,10 @@
 
 use super::ConfigError;
 
-pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+pub fn interpolate(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     for (idx, line) in text.split_inclusive('\n').enumerate() {
         let (code, comment) = split_comment(line);
@@ -13,7 +16,10 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
-                return Err(ConfigError::at(idx + 1, "unterminated ${ in an environment reference"));
+                return Err(ConfigError::at(
+                    idx + 1,
+                    "unterminated ${ in an environment reference",
+                ));
             };
             let reference = &after[..end];
             let (name, default) = match reference.split_once(":-") {
@@ -21,14 +27,22 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
                 None => (reference, None),
             };
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(ConfigError::at(idx + 1, format!("`${{{reference}}}` is not a valid environment reference")));
+                return Err(ConfigError::at(
+                    idx + 1,
+                    format!("`${{{reference}}}` is not a valid environment reference"),
+                ));
             }
-            match env(name).filter(|v| !v.is_empty()).or(default.map(str::to_string)) {
+            match env(name)
+                .filter(|v| !v.is_empty())
+                .or(default.map(str::to_string))
+            {
                 Some(value) => out.push_str(&value),
                 None => {
                     return Err(ConfigError::at(
                         idx + 1,
-                        format!("environment variable {name} is not set (write ${{{name}:-default}} to make it optional)"),
+                        format!(
+                            "environment variable {name} is not set (write ${{{name}:-default}} to make it optional)"
+                        ),
                     ));
                 }
             }
@@ -77,7 +91,13 @@ mod tests {
     #[test]
     fn comments_are_left_alone() {
         assert_eq!(interpolate("# ${NOPE}\n", &env).unwrap(), "# ${NOPE}\n");
-        assert_eq!(interpolate("a: 1 # ${NOPE}\n", &env).unwrap(), "a: 1 # ${NOPE}\n");
-        assert_eq!(interpolate("a: \"x # ${KEY}\"\n", &env).unwrap(), "a: \"x # sk-123\"\n");
+        assert_eq!(
+            interpolate("a: 1 # ${NOPE}\n", &env).unwrap(),
+            "a: 1 # ${NOPE}\n"
+        );
+        assert_eq!(
+            interpolate("a: \"x # ${KEY}\"\n", &env).unwrap(),
+            "a: \"x # sk-123\"\n"
+        );
     }
 }

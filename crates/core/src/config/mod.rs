@@ -29,7 +29,9 @@ impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
             // The YAML parser's messages already carry the line and a snippet.
-            Some(l) if !self.message.contains(&format!("line {l}")) => write!(f, "line {l}: {}", self.message),
+            Some(l) if !self.message.contains(&format!("line {l}")) => {
+                write!(f, "line {l}: {}", self.message)
+            }
             _ => f.write_str(&self.message),
         }
     }
@@ -39,7 +41,10 @@ impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     fn at(line: usize, message: impl Into<String>) -> Self {
-        ConfigError { line: Some(line), message: message.into() }
+        ConfigError {
+            line: Some(line),
+            message: message.into(),
+        }
     }
 
     /// An error about `key`, placed on the first line of `text` that mentions it.
@@ -48,7 +53,10 @@ impl ConfigError {
             .lines()
             .position(|l| l.split('#').next().unwrap_or("").contains(key))
             .map(|i| i + 1);
-        ConfigError { line, message: message.into() }
+        ConfigError {
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -167,37 +175,77 @@ impl Config {
     }
 
     fn normalise(raw: RawConfig, text: &str) -> Result<Config, ConfigError> {
-        let addr = |v: Option<SocketAddr>, d: &str| v.unwrap_or_else(|| d.parse().expect("default address"));
+        let addr = |v: Option<SocketAddr>, d: &str| {
+            v.unwrap_or_else(|| d.parse().expect("default address"))
+        };
         let listen = Listen {
             gateway: addr(raw.listen.gateway, DEFAULT_GATEWAY),
             egress: raw.listen.egress,
             admin: addr(raw.listen.admin, DEFAULT_ADMIN),
         };
         if listen.gateway == listen.admin || Some(listen.admin) == listen.egress {
-            return Err(ConfigError::about(text, "admin:", "listen.admin must differ from the agent-facing listeners"));
+            return Err(ConfigError::about(
+                text,
+                "admin:",
+                "listen.admin must differ from the agent-facing listeners",
+            ));
         }
 
         let ledger = raw.state.ledger.unwrap_or_else(|| DEFAULT_LEDGER.into());
-        if !(ledger.starts_with("sqlite://") || ledger.starts_with("postgres://") || ledger.starts_with("postgresql://")) {
-            return Err(ConfigError::about(text, "ledger:", format!("state.ledger `{ledger}` must be sqlite://PATH or postgres://...")));
+        if !(ledger.starts_with("sqlite://")
+            || ledger.starts_with("postgres://")
+            || ledger.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::about(
+                text,
+                "ledger:",
+                format!("state.ledger `{ledger}` must be sqlite://PATH or postgres://..."),
+            ));
         }
         let counters = raw.state.counters.unwrap_or_else(|| "memory".into());
-        if !(counters == "memory" || counters.starts_with("redis://") || counters.starts_with("rediss://")) {
-            return Err(ConfigError::about(text, "counters:", format!("state.counters `{counters}` must be memory or redis://...")));
+        if !(counters == "memory"
+            || counters.starts_with("redis://")
+            || counters.starts_with("rediss://"))
+        {
+            return Err(ConfigError::about(
+                text,
+                "counters:",
+                format!("state.counters `{counters}` must be memory or redis://..."),
+            ));
         }
 
         let mut providers = BTreeMap::new();
         for (name, p) in raw.providers {
             let base_url = p.base_url.trim_end_matches('/').to_string();
             if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                return Err(ConfigError::about(text, &p.base_url, format!("providers.{name}.base_url must start with http:// or https://")));
+                return Err(ConfigError::about(
+                    text,
+                    &p.base_url,
+                    format!("providers.{name}.base_url must start with http:// or https://"),
+                ));
             }
             if name.contains('/') {
-                return Err(ConfigError::about(text, &name, format!("provider name `{name}` must not contain '/'")));
+                return Err(ConfigError::about(
+                    text,
+                    &name,
+                    format!("provider name `{name}` must not contain '/'"),
+                ));
             }
-            let api_key = p.api_key.filter(|k| !k.is_empty() && k != "none").map(Secret);
+            let api_key = p
+                .api_key
+                .filter(|k| !k.is_empty() && k != "none")
+                .map(Secret);
             let headers = p.headers.into_iter().collect();
-            providers.insert(name.clone(), Provider { name, kind: p.kind, base_url, api_key, headers });
+            providers.insert(
+                name.clone(),
+                Provider {
+                    name,
+                    kind: p.kind,
+                    base_url,
+                    api_key,
+                    headers,
+                },
+            );
         }
 
         let models = match raw.models {
@@ -206,7 +254,11 @@ impl Config {
                 let mut out = BTreeMap::new();
                 for (public, m) in models {
                     if m.targets.is_empty() {
-                        return Err(ConfigError::about(text, &public, format!("models.{public}.targets is empty")));
+                        return Err(ConfigError::about(
+                            text,
+                            &public,
+                            format!("models.{public}.targets is empty"),
+                        ));
                     }
                     let mut targets = Vec::new();
                     for t in &m.targets {
@@ -241,27 +293,47 @@ impl Config {
         let mut agents = Vec::new();
         for a in raw.agents {
             if !seen_ids.insert(a.id.clone()) {
-                return Err(ConfigError::about(text, &format!("id: {}", a.id), format!("agent id `{}` is declared twice", a.id)));
+                return Err(ConfigError::about(
+                    text,
+                    &format!("id: {}", a.id),
+                    format!("agent id `{}` is declared twice", a.id),
+                ));
             }
             for k in &a.keys {
                 if let Some(other) = seen_keys.insert(*k, a.id.clone()) {
-                    return Err(ConfigError::about(text, &k.to_string(), format!("key {k} is given to both `{other}` and `{}`", a.id)));
+                    return Err(ConfigError::about(
+                        text,
+                        &k.to_string(),
+                        format!("key {k} is given to both `{other}` and `{}`", a.id),
+                    ));
                 }
             }
             agents.push(Agent {
                 id: a.id,
                 team: a.team,
                 keys: a.keys,
-                allow: Allow { models: a.allow.models, tools: a.allow.tools, agents: a.allow.agents, hosts: a.allow.hosts },
+                allow: Allow {
+                    models: a.allow.models,
+                    tools: a.allow.tools,
+                    agents: a.allow.agents,
+                    hosts: a.allow.hosts,
+                },
             });
         }
 
         Ok(Config {
             listen,
-            state: StateConfig { ledger, counters, on_counter_failure: raw.state.on_counter_failure.unwrap_or_default() },
+            state: StateConfig {
+                ledger,
+                counters,
+                on_counter_failure: raw.state.on_counter_failure.unwrap_or_default(),
+            },
             limits: Limits {
                 max_body: raw.limits.max_body.map_or(10 << 20, |b| b.0),
-                upstream_timeout: raw.limits.upstream_timeout.map_or(Duration::from_secs(120), |s| s.0),
+                upstream_timeout: raw
+                    .limits
+                    .upstream_timeout
+                    .map_or(Duration::from_secs(120), |s| s.0),
             },
             providers,
             models,

@@ -15,8 +15,10 @@ impl Target {
     /// `provider/model`; the model part may itself contain '/' (OpenRouter-style names).
     pub fn parse(text: &str) -> Option<Target> {
         let (provider, model) = text.split_once('/')?;
-        (!provider.is_empty() && !model.is_empty())
-            .then(|| Target { provider: provider.into(), model: model.into() })
+        (!provider.is_empty() && !model.is_empty()).then(|| Target {
+            provider: provider.into(),
+            model: model.into(),
+        })
     }
 }
 
@@ -42,14 +44,20 @@ impl Config {
             return None;
         }
         let provider = default_provider(model)?;
-        self.providers
-            .contains_key(provider)
-            .then(|| Cow::Owned(vec![Target { provider: provider.into(), model: model.into() }]))
+        self.providers.contains_key(provider).then(|| {
+            Cow::Owned(vec![Target {
+                provider: provider.into(),
+                model: model.into(),
+            }])
+        })
     }
 
     /// The public model names an agent may list (`GET /v1/models`).
     pub fn public_models(&self) -> Vec<&str> {
-        self.models.iter().flat_map(|m| m.keys().map(String::as_str)).collect()
+        self.models
+            .iter()
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect()
     }
 }
 

@@ -19,34 +19,64 @@ fn the_example_config_is_accepted() {
     let c = Config::parse(text, &env).unwrap();
     assert_eq!(c.listen.gateway.port(), 4000);
     assert_eq!(c.limits.max_body, 10 << 20);
-    assert_eq!(c.providers["openai"].api_key.as_ref().unwrap().expose(), "sk-test-openai");
-    assert!(c.providers["local"].api_key.is_none(), "`none` means no credential");
+    assert_eq!(
+        c.providers["openai"].api_key.as_ref().unwrap().expose(),
+        "sk-test-openai"
+    );
+    assert!(
+        c.providers["local"].api_key.is_none(),
+        "`none` means no credential"
+    );
     let targets = c.resolve_model("gpt-4o-mini").unwrap();
-    assert_eq!(targets.iter().map(|t| t.to_string()).collect::<Vec<_>>(), ["openai/gpt-4o-mini", "local/qwen2.5-7b"]);
+    assert_eq!(
+        targets.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        ["openai/gpt-4o-mini", "local/qwen2.5-7b"]
+    );
     assert_eq!(c.prices.lookup("local", "qwen2.5-7b").unwrap().output, 0);
-    assert_eq!(c.prices.lookup("openai", "gpt-4o-mini").unwrap().cached_input, 75_000_000);
+    assert_eq!(
+        c.prices
+            .lookup("openai", "gpt-4o-mini")
+            .unwrap()
+            .cached_input,
+        75_000_000
+    );
     let bot = c.agent("support-bot").unwrap();
-    assert_eq!(bot.allow.models.as_deref(), Some(&["gpt-4o-mini".to_string()][..]));
+    assert_eq!(
+        bot.allow.models.as_deref(),
+        Some(&["gpt-4o-mini".to_string()][..])
+    );
     assert!(bot.keys[0].matches(&KeyDigest::of("al-example-support-bot-key")));
 }
 
 #[test]
 fn secrets_never_print() {
-    let c = Config::parse(include_str!("../../../../examples/airlock.example.yaml"), &env).unwrap();
+    let c = Config::parse(
+        include_str!("../../../../examples/airlock.example.yaml"),
+        &env,
+    )
+    .unwrap();
     let debug = format!("{c:?}");
     assert!(!debug.contains("sk-test-openai"), "{debug}");
 }
 
 #[test]
 fn missing_env_names_variable_and_line() {
-    let err = Config::parse(include_str!("../../../../examples/airlock.example.yaml"), &no_env).unwrap_err();
+    let err = Config::parse(
+        include_str!("../../../../examples/airlock.example.yaml"),
+        &no_env,
+    )
+    .unwrap_err();
     assert!(err.message.contains("OPENAI_API_KEY"), "{err}");
     assert_eq!(err.line, Some(25));
 }
 
 #[test]
 fn unknown_keys_are_rejected_with_their_line() {
-    let err = Config::parse("listen:\n  gateway: 127.0.0.1:4000\nlimits:\n  max_bdy: 1MiB\n", &no_env).unwrap_err();
+    let err = Config::parse(
+        "listen:\n  gateway: 127.0.0.1:4000\nlimits:\n  max_bdy: 1MiB\n",
+        &no_env,
+    )
+    .unwrap_err();
     assert!(err.message.contains("max_bdy"), "{err}");
     assert_eq!(err.line, Some(4), "{err}");
 }
@@ -56,7 +86,11 @@ fn bad_values_are_rejected_with_their_line() {
     let err = Config::parse("limits:\n  upstream_timeout: soon\n", &no_env).unwrap_err();
     assert!(err.message.contains("duration"), "{err}");
     assert_eq!(err.line, Some(2), "{err}");
-    let err = Config::parse("providers:\n  p:\n    kind: openia\n    base_url: http://x\n", &no_env).unwrap_err();
+    let err = Config::parse(
+        "providers:\n  p:\n    kind: openia\n    base_url: http://x\n",
+        &no_env,
+    )
+    .unwrap_err();
     assert!(err.message.contains("openia"), "{err}");
     assert_eq!(err.line, Some(3), "{err}");
 }
@@ -72,11 +106,23 @@ fn targets_must_name_configured_providers() {
 #[test]
 fn default_routing_applies_only_without_a_models_section() {
     let c = Config::builtin(&env);
-    assert_eq!(c.resolve_model("gpt-4o").unwrap()[0].to_string(), "openai/gpt-4o");
+    assert_eq!(
+        c.resolve_model("gpt-4o").unwrap()[0].to_string(),
+        "openai/gpt-4o"
+    );
     assert_eq!(c.resolve_model("o3-mini").unwrap()[0].provider, "openai");
-    assert_eq!(c.resolve_model("text-embedding-3-small").unwrap()[0].provider, "openai");
-    assert_eq!(c.resolve_model("claude-sonnet-4-5").unwrap()[0].provider, "anthropic");
-    assert_eq!(c.resolve_model("anthropic/claude-x").unwrap()[0].model, "claude-x");
+    assert_eq!(
+        c.resolve_model("text-embedding-3-small").unwrap()[0].provider,
+        "openai"
+    );
+    assert_eq!(
+        c.resolve_model("claude-sonnet-4-5").unwrap()[0].provider,
+        "anthropic"
+    );
+    assert_eq!(
+        c.resolve_model("anthropic/claude-x").unwrap()[0].model,
+        "claude-x"
+    );
     assert!(c.resolve_model("llama-3").is_none());
     assert!(c.resolve_model("other/llama-3").is_none());
     assert_eq!(c.agents[0].id, DEFAULT_AGENT);
@@ -86,7 +132,10 @@ fn default_routing_applies_only_without_a_models_section() {
 
     let text = include_str!("../../../../examples/airlock.example.yaml");
     let c = Config::parse(text, &env).unwrap();
-    assert!(c.resolve_model("gpt-4o").is_none(), "a models section turns name defaults off");
+    assert!(
+        c.resolve_model("gpt-4o").is_none(),
+        "a models section turns name defaults off"
+    );
     assert_eq!(c.resolve_model("openai/gpt-4o").unwrap()[0].model, "gpt-4o");
 }
 
@@ -94,13 +143,27 @@ fn default_routing_applies_only_without_a_models_section() {
 fn duplicate_agents_and_shared_keys_are_rejected() {
     let k = KeyDigest::of("k");
     let yaml = format!("agents:\n  - id: a\n    keys: [\"{k}\"]\n  - id: b\n    keys: [\"{k}\"]\n");
-    assert!(Config::parse(&yaml, &no_env).unwrap_err().message.contains("both"));
+    assert!(
+        Config::parse(&yaml, &no_env)
+            .unwrap_err()
+            .message
+            .contains("both")
+    );
     let yaml = "agents:\n  - id: a\n  - id: a\n";
-    assert!(Config::parse(yaml, &no_env).unwrap_err().message.contains("twice"));
+    assert!(
+        Config::parse(yaml, &no_env)
+            .unwrap_err()
+            .message
+            .contains("twice")
+    );
 }
 
 #[test]
 fn admin_never_shares_the_agent_port() {
-    let err = Config::parse("listen:\n  gateway: 127.0.0.1:4000\n  admin: 127.0.0.1:4000\n", &no_env).unwrap_err();
+    let err = Config::parse(
+        "listen:\n  gateway: 127.0.0.1:4000\n  admin: 127.0.0.1:4000\n",
+        &no_env,
+    )
+    .unwrap_err();
     assert!(err.message.contains("admin"));
 }

@@ -31,8 +31,16 @@ impl Answer {
     }
 }
 
-fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method(method).uri(path).header("host", "mock");
+fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "mock");
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
@@ -47,11 +55,21 @@ async fn read(response: hyper::Response<hyper::body::Incoming>) -> Answer {
         Ok(collected) => Ok(String::from_utf8(collected.to_bytes().to_vec()).expect("UTF-8 body")),
         Err(e) => Err(e.to_string()),
     };
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// One HTTP/1.1 request on a fresh connection.
-pub async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Answer {
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Answer {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -71,9 +89,10 @@ pub async fn post(addr: SocketAddr, path: &str, body: &Value) -> Answer {
 /// One request over cleartext HTTP/2 with prior knowledge.
 pub async fn send_h2(addr: SocketAddr, path: &str, body: &Value) -> Answer {
     let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-        .await
-        .expect("h2 handshake");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
     tokio::spawn(conn);
     let uri = format!("http://{addr}{path}");
     let response = sender
@@ -104,7 +123,10 @@ pub fn sse_events(body: &str) -> Vec<(String, Value)> {
                 .lines()
                 .find_map(|line| line.strip_prefix("data: "))
                 .expect("event data");
-            (name.to_owned(), serde_json::from_str(data).expect("event JSON"))
+            (
+                name.to_owned(),
+                serde_json::from_str(data).expect("event JSON"),
+            )
         })
         .collect()
 }

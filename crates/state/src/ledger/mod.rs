@@ -158,12 +158,18 @@ impl Ledger {
                 }
             })
             .expect("spawn ledger writer thread");
-        Ledger { tx, reader: Arc::new(Mutex::new(reader)) }
+        Ledger {
+            tx,
+            reader: Arc::new(Mutex::new(reader)),
+        }
     }
 
     /// Queues an event; waits only when the queue is full.
     pub async fn record(&self, event: Event) -> Result<(), LedgerError> {
-        self.tx.send(Command::Append(Box::new(event))).await.map_err(|_| LedgerError::Closed)
+        self.tx
+            .send(Command::Append(Box::new(event)))
+            .await
+            .map_err(|_| LedgerError::Closed)
     }
 
     /// Queues an event from a context that cannot wait (a `Drop`): falls back to a task
@@ -188,7 +194,10 @@ impl Ledger {
     /// Waits until every event queued before this call is written.
     pub async fn flush(&self) -> Result<(), LedgerError> {
         let (ack, done) = oneshot::channel();
-        self.tx.send(Command::Flush(ack)).await.map_err(|_| LedgerError::Closed)?;
+        self.tx
+            .send(Command::Flush(ack))
+            .await
+            .map_err(|_| LedgerError::Closed)?;
         done.await.map_err(|_| LedgerError::Closed)
     }
 

@@ -10,8 +10,7 @@ use rusqlite::{Connection, Row, params, params_from_iter};
 use super::{EventQuery, LedgerError, LedgerStore, StoredKey, UsageQuery, UsageRow};
 
 /// Applied in order; `user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE events (
+const MIGRATIONS: &[&str] = &["CREATE TABLE events (
         id TEXT PRIMARY KEY,
         ts_ms INTEGER NOT NULL,
         agent TEXT, team TEXT,
@@ -38,8 +37,7 @@ const MIGRATIONS: &[&str] = &[
         digest TEXT NOT NULL UNIQUE,
         created_ms INTEGER NOT NULL,
         revoked_ms INTEGER
-     );",
-];
+     );"];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -105,7 +103,9 @@ fn event_from_row(r: &Row) -> rusqlite::Result<Event> {
         bytes_in: n("bytes_in")?,
         bytes_out: n("bytes_out")?,
         run_id: r.get("run_id")?,
-        extra: extra.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default(),
+        extra: extra
+            .and_then(|e| serde_json::from_str(&e).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -122,7 +122,8 @@ impl LedgerStore for SqliteStore {
                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
             )?;
             for e in events {
-                let extra = (!e.extra.is_empty()).then(|| serde_json::Value::Object(e.extra.clone()).to_string());
+                let extra = (!e.extra.is_empty())
+                    .then(|| serde_json::Value::Object(e.extra.clone()).to_string());
                 stmt.execute(params![
                     e.id,
                     e.ts_ms as i64,
@@ -186,7 +187,9 @@ impl LedgerStore for SqliteStore {
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([q.since_ms as i64], |r| {
-            let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u64) };
+            let n = |i: usize| -> rusqlite::Result<u64> {
+                Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u64)
+            };
             Ok(UsageRow {
                 key: r.get(0)?,
                 requests: n(1)?,
@@ -202,17 +205,32 @@ impl LedgerStore for SqliteStore {
     }
 
     fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError> {
-        let mut stmt = self.conn.prepare("SELECT id, agent, digest, created_ms, revoked_ms FROM agent_keys")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, agent, digest, created_ms, revoked_ms FROM agent_keys")?;
         let rows = stmt.query_map([], |r| {
             let digest: String = r.get(2)?;
-            Ok((r.get(0)?, r.get(1)?, digest, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                digest,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, agent, digest, created, revoked): (String, String, String, i64, Option<i64>) = row?;
+            let (id, agent, digest, created, revoked): (String, String, String, i64, Option<i64>) =
+                row?;
             // A row this build cannot read is skipped rather than failing every lookup.
             if let Ok(digest) = KeyDigest::parse(&digest) {
-                out.push(StoredKey { id, agent, digest, created_ms: created as u64, revoked_ms: revoked.map(|v| v as u64) });
+                out.push(StoredKey {
+                    id,
+                    agent,
+                    digest,
+                    created_ms: created as u64,
+                    revoked_ms: revoked.map(|v| v as u64),
+                });
             }
         }
         Ok(out)
@@ -226,4 +244,3 @@ impl LedgerStore for SqliteStore {
         Ok(())
     }
 }
-

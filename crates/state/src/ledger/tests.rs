@@ -22,69 +22,151 @@ fn event(id: &str, ts_ms: u64, agent: &str, model: &str, outcome: Outcome, cost:
         status: 200,
         outcome,
         reason: None,
-        usage: Usage { input_tokens: 10, cached_input_tokens: 4, cache_write_tokens: 0, output_tokens: 5, reasoning_tokens: 1 },
+        usage: Usage {
+            input_tokens: 10,
+            cached_input_tokens: 4,
+            cache_write_tokens: 0,
+            output_tokens: 5,
+            reasoning_tokens: 1,
+        },
         cost_nanos: cost,
         latency_ms: 3,
         upstream_ms: Some(2),
         bytes_in: 100,
         bytes_out: 200,
         run_id: Some("run-1".into()),
-        extra: serde_json::Map::from_iter([("intercepted".to_string(), serde_json::Value::Bool(false))]),
+        extra: serde_json::Map::from_iter([(
+            "intercepted".to_string(),
+            serde_json::Value::Bool(false),
+        )]),
     }
 }
 
 #[tokio::test]
 async fn events_round_trip_newest_first_and_filter() {
     let ledger = Ledger::open(&temp_db("events")).unwrap();
-    ledger.record(event("a", 1_000, "bot", "m1", Outcome::Served, 7)).await.unwrap();
-    ledger.record(event("b", 2_000, "bot", "m2", Outcome::Denied, 0)).await.unwrap();
-    ledger.record(event("c", 3_000, "other", "m1", Outcome::Served, 9)).await.unwrap();
+    ledger
+        .record(event("a", 1_000, "bot", "m1", Outcome::Served, 7))
+        .await
+        .unwrap();
+    ledger
+        .record(event("b", 2_000, "bot", "m2", Outcome::Denied, 0))
+        .await
+        .unwrap();
+    ledger
+        .record(event("c", 3_000, "other", "m1", Outcome::Served, 9))
+        .await
+        .unwrap();
     ledger.flush().await.unwrap();
 
-    let all = ledger.events(EventQuery { limit: 10, ..Default::default() }).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "b", "a"]);
-    assert_eq!(all[2], event("a", 1_000, "bot", "m1", Outcome::Served, 7), "every field survives");
+    let all = ledger
+        .events(EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["c", "b", "a"]
+    );
+    assert_eq!(
+        all[2],
+        event("a", 1_000, "bot", "m1", Outcome::Served, 7),
+        "every field survives"
+    );
 
-    let bot = ledger.events(EventQuery { limit: 1, agent: Some("bot".into()), ..Default::default() }).await.unwrap();
+    let bot = ledger
+        .events(EventQuery {
+            limit: 1,
+            agent: Some("bot".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(bot.len(), 1);
     assert_eq!(bot[0].id, "b");
-    let mcp = ledger.events(EventQuery { limit: 10, kind: Some("mcp".into()), ..Default::default() }).await.unwrap();
+    let mcp = ledger
+        .events(EventQuery {
+            limit: 10,
+            kind: Some("mcp".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(mcp.is_empty());
 }
 
 #[tokio::test]
 async fn usage_groups_and_counts_denials() {
     let ledger = Ledger::open(&temp_db("usage")).unwrap();
-    for (i, (agent, outcome, cost)) in
-        [("bot", Outcome::Served, 7), ("bot", Outcome::Denied, 0), ("other", Outcome::Served, 9)].into_iter().enumerate()
+    for (i, (agent, outcome, cost)) in [
+        ("bot", Outcome::Served, 7),
+        ("bot", Outcome::Denied, 0),
+        ("other", Outcome::Served, 9),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        ledger.record(event(&i.to_string(), 5_000, agent, "m", outcome, cost)).await.unwrap();
+        ledger
+            .record(event(&i.to_string(), 5_000, agent, "m", outcome, cost))
+            .await
+            .unwrap();
     }
-    ledger.record(event("old", 10, "bot", "m", Outcome::Served, 1_000)).await.unwrap();
+    ledger
+        .record(event("old", 10, "bot", "m", Outcome::Served, 1_000))
+        .await
+        .unwrap();
     ledger.flush().await.unwrap();
 
-    let rows = ledger.usage(UsageQuery { group_by: GroupBy::Agent, since_ms: 1_000 }).await.unwrap();
+    let rows = ledger
+        .usage(UsageQuery {
+            group_by: GroupBy::Agent,
+            since_ms: 1_000,
+        })
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].key.as_deref(), Some("other"), "ordered by spend");
     let bot = &rows[1];
     assert_eq!((bot.requests, bot.denied, bot.cost_nanos), (2, 1, 7));
-    assert_eq!((bot.input_tokens, bot.cached_input_tokens, bot.output_tokens, bot.reasoning_tokens), (20, 8, 10, 2));
+    assert_eq!(
+        (
+            bot.input_tokens,
+            bot.cached_input_tokens,
+            bot.output_tokens,
+            bot.reasoning_tokens
+        ),
+        (20, 8, 10, 2)
+    );
 }
 
 #[tokio::test]
 async fn keys_are_stored_as_digests() {
     let url = temp_db("keys");
     let ledger = Ledger::open(&url).unwrap();
-    let key = StoredKey { id: "k1".into(), agent: "local".into(), digest: KeyDigest::of("al-secret"), created_ms: 1, revoked_ms: None };
+    let key = StoredKey {
+        id: "k1".into(),
+        agent: "local".into(),
+        digest: KeyDigest::of("al-secret"),
+        created_ms: 1,
+        revoked_ms: None,
+    };
     ledger.insert_key(key.clone()).await.unwrap();
     assert_eq!(ledger.keys().await.unwrap(), vec![key]);
     let raw = std::fs::read(url.strip_prefix("sqlite://").unwrap()).unwrap();
-    assert!(!raw.windows(9).any(|w| w == b"al-secret"), "the key itself is never written");
+    assert!(
+        !raw.windows(9).any(|w| w == b"al-secret"),
+        "the key itself is never written"
+    );
     // A second open of the same file (another process, a restart) sees the same state.
     assert_eq!(Ledger::open(&url).unwrap().keys().await.unwrap().len(), 1);
 }
 
 #[test]
 fn unsupported_urls_are_named() {
-    assert!(matches!(Ledger::open("mysql://x"), Err(LedgerError::UnsupportedUrl(_))));
+    assert!(matches!(
+        Ledger::open("mysql://x"),
+        Err(LedgerError::UnsupportedUrl(_))
+    ));
 }

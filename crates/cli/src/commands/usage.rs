@@ -1,0 +1,64 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use airlock_core::config::units::parse_span;
+use airlock_core::money::format_usd;
+use airlock_state::{GroupBy, Ledger, UsageQuery};
+use anyhow::{Context, anyhow};
+use comfy_table::Table;
+
+use super::load_config;
+
+pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load_config(config.as_deref())?;
+    let group_by = GroupBy::parse(by)
+        .ok_or_else(|| anyhow!("--by must be agent, model, team, kind or provider"))?;
+    let span = parse_span(since).map_err(|e| anyhow!("--since: {e}"))?;
+    let since_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)?
+        .saturating_sub(span)
+        .as_millis() as u64;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let rows = runtime.block_on(async {
+        let ledger = Ledger::open(&config.state.ledger)
+            .with_context(|| format!("cannot open {}", config.state.ledger))?;
+        ledger
+            .usage(UsageQuery { group_by, since_ms })
+            .await
+            .context("ledger query failed")
+    })?;
+
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table.set_header([
+        by,
+        "requests",
+        "denied",
+        "input",
+        "cached",
+        "output",
+        "reasoning",
+        "cost (USD)",
+    ]);
+    for r in &rows {
+        table.add_row([
+            r.key.clone().unwrap_or_else(|| "-".into()),
+            r.requests.to_string(),
+            r.denied.to_string(),
+            r.input_tokens.to_string(),
+            r.cached_input_tokens.to_string(),
+            r.output_tokens.to_string(),
+            r.reasoning_tokens.to_string(),
+            format_usd(r.cost_nanos),
+        ]);
+    }
+    println!("usage over the last {since}, by {by}:\n{table}");
+    Ok(ExitCode::SUCCESS)
+}

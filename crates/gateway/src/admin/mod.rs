@@ -1,0 +1,176 @@
+//! The admin listener: health, Prometheus metrics and the operator API. It never shares a
+//! port with agents, and everything under `/api/` needs `AIRLOCK_ADMIN_TOKEN`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use airlock_core::money::nanos_to_usd;
+use airlock_state::{EventQuery, GroupBy, UsageQuery};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::gateway::Gateway;
+use crate::http::{Body, json_response, query_params, text_response};
+
+pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().trim_end_matches('/');
+    match (req.method(), path) {
+        (&Method::GET, "/healthz") => text_response(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => {
+            let mut res = text_response(StatusCode::OK, gateway.metrics.render());
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            res
+        }
+        (_, p) if p.starts_with("/api/") => {
+            if !authorised(&gateway, req.headers()) {
+                let mut res = error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send Authorization: Bearer $AIRLOCK_ADMIN_TOKEN",
+                );
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"airlock-admin\""),
+                );
+                return res;
+            }
+            let params = query_params(req.uri());
+            match (req.method(), p) {
+                (&Method::GET, "/api/events") => events(&gateway, &params).await,
+                (&Method::GET, "/api/usage") => usage(&gateway, &params).await,
+                _ => error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such admin API route",
+                ),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin route"),
+    }
+}
+
+fn authorised(gateway: &Gateway, headers: &http::HeaderMap) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    !gateway.admin_token.is_empty()
+        && bool::from(presented.as_bytes().ct_eq(gateway.admin_token.as_bytes()))
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `since=24h` (a duration back from now) as a unix-millisecond bound.
+fn since_ms(params: &[(String, String)], default: Duration) -> Result<u64, String> {
+    let span = match param(params, "since") {
+        Some(s) => airlock_core::config::units::parse_span(s)?,
+        None => default,
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(now.saturating_sub(span).as_millis() as u64)
+}
+
+async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body> {
+    let limit = match param(params, "limit").map(str::parse::<u32>) {
+        None => 100,
+        Some(Ok(n)) => n.clamp(1, 10_000),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "limit must be a number",
+            );
+        }
+    };
+    let kind = param(params, "kind").map(str::to_string);
+    if kind
+        .as_deref()
+        .is_some_and(|k| airlock_core::Kind::parse(k).is_none())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "kind must be llm, mcp, a2a or egress",
+        );
+    }
+    let since = match param(params, "since").map(|_| since_ms(params, Duration::ZERO)) {
+        None => None,
+        Some(Ok(ms)) => Some(ms),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "bad_request", &e),
+    };
+    let query = EventQuery {
+        limit,
+        agent: param(params, "agent").map(str::to_string),
+        kind,
+        since_ms: since,
+    };
+    match gateway.ledger.events(query).await {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            &json!({"events": list.iter().map(|e| e.to_json()).collect::<Vec<_>>()}),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ledger_unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn usage(gateway: &Gateway, params: &[(String, String)]) -> Response<Body> {
+    let Some(group_by) = GroupBy::parse(param(params, "group_by").unwrap_or("agent")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "group_by must be agent, model, team, kind or provider",
+        );
+    };
+    let since_ms = match since_ms(params, Duration::from_secs(86_400)) {
+        Ok(ms) => ms,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &e),
+    };
+    match gateway
+        .ledger
+        .usage(UsageQuery { group_by, since_ms })
+        .await
+    {
+        Ok(rows) => {
+            let rows: Vec<Value> = rows
+                .into_iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(&r).unwrap_or_default();
+                    v["cost_usd"] = json!(nanos_to_usd(r.cost_nanos));
+                    v
+                })
+                .collect();
+            json_response(StatusCode::OK, &json!({"rows": rows}))
+        }
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ledger_unavailable",
+            &e.to_string(),
+        ),
+    }
+}

@@ -1,0 +1,130 @@
+//! HTTP plumbing shared by every route: the response body type, JSON answers, and
+//! reading a request body under the configured size limit.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Every response body: buffered answers and relayed streams alike.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut res = Response::new(full(value.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+pub fn text_response(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
+    let mut res = Response::new(full(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+pub enum ReadError {
+    TooLarge,
+    /// The client stopped sending (or the connection broke) mid-body.
+    Broken,
+}
+
+/// Reads the whole request body, refusing more than `limit` bytes: early from
+/// `Content-Length`, otherwise while reading.
+pub async fn read_body(
+    req: Incoming,
+    content_length: Option<u64>,
+    limit: u64,
+) -> Result<Bytes, ReadError> {
+    if content_length.is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge);
+    }
+    match Limited::new(req, limit as usize).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ReadError::TooLarge),
+        Err(_) => Err(ReadError::Broken),
+    }
+}
+
+pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Query-string parameters, percent-decoded.
+pub fn query_params(uri: &http::Uri) -> Vec<(String, String)> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let uri: http::Uri = "/api/events?limit=5&agent=support%2Dbot&x=a+b&bad=%zz&end=%4"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            query_params(&uri),
+            vec![
+                ("limit".into(), "5".into()),
+                ("agent".into(), "support-bot".into()),
+                ("x".into(), "a b".into()),
+                ("bad".into(), "%zz".into()),
+                ("end".into(), "%4".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Who is calling: the agent key from the request headers, looked up among the digests of
+//! the configured and runtime-made keys. Keys themselves are never stored or logged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use airlock_core::config::{Agent, Config};
+use airlock_core::keys::{KeyDigest, format_key};
+use airlock_state::StoredKey;
+use http::HeaderMap;
+
+/// Digest → agent, rebuilt with every config snapshot.
+#[derive(Default)]
+pub struct KeyRing {
+    by_digest: HashMap<KeyDigest, (KeyDigest, Arc<Agent>)>,
+}
+
+impl KeyRing {
+    pub fn build(config: &Config, stored: &[StoredKey]) -> KeyRing {
+        let mut by_digest = HashMap::new();
+        for agent in &config.agents {
+            let shared = Arc::new(agent.clone());
+            for d in &agent.keys {
+                by_digest.insert(*d, (*d, shared.clone()));
+            }
+            for k in stored
+                .iter()
+                .filter(|k| k.agent == agent.id && k.revoked_ms.is_none())
+            {
+                by_digest.insert(k.digest, (k.digest, shared.clone()));
+            }
+        }
+        KeyRing { by_digest }
+    }
+
+    /// The agent owning `key`. The map is keyed by the key's SHA-256, so lookup timing
+    /// says nothing useful about the key; the final comparison is constant-time anyway.
+    pub fn identify(&self, key: &str) -> Option<Arc<Agent>> {
+        let digest = KeyDigest::of(key);
+        let (stored, agent) = self.by_digest.get(&digest)?;
+        stored.matches(&digest).then(|| agent.clone())
+    }
+}
+
+/// The key an agent presented: `Authorization: Bearer`, else `x-api-key` (Anthropic SDKs).
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    bearer
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        })
+        .filter(|k| !k.is_empty())
+}
+
+/// A fresh agent key from the OS's random source.
+pub fn new_key() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    format_key(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_sdk_header_styles_are_accepted() {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", "al-a".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("al-a"));
+        h.insert("authorization", "Bearer al-b".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("al-b"));
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn configured_and_stored_keys_identify_their_agent() {
+        let cfg = Config::parse(
+            &format!(
+                "agents:\n  - id: bot\n    keys: [\"{}\"]\n  - id: other\n",
+                KeyDigest::of("al-config")
+            ),
+            &|_| None,
+        )
+        .unwrap();
+        let stored = [
+            StoredKey {
+                id: "1".into(),
+                agent: "other".into(),
+                digest: KeyDigest::of("al-stored"),
+                created_ms: 0,
+                revoked_ms: None,
+            },
+            StoredKey {
+                id: "2".into(),
+                agent: "other".into(),
+                digest: KeyDigest::of("al-revoked"),
+                created_ms: 0,
+                revoked_ms: Some(1),
+            },
+            StoredKey {
+                id: "3".into(),
+                agent: "gone".into(),
+                digest: KeyDigest::of("al-orphan"),
+                created_ms: 0,
+                revoked_ms: None,
+            },
+        ];
+        let ring = KeyRing::build(&cfg, &stored);
+        assert_eq!(ring.identify("al-config").unwrap().id, "bot");
+        assert_eq!(ring.identify("al-stored").unwrap().id, "other");
+        assert!(ring.identify("al-revoked").is_none());
+        assert!(ring.identify("al-orphan").is_none());
+        assert!(ring.identify("al-unknown").is_none());
+        assert!(new_key() != new_key());
+    }
+}

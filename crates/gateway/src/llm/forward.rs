@@ -1,0 +1,196 @@
+//! Stage 4 for LLM calls: send the request to the first target that answers, with the
+//! provider's real credentials. Connect errors, timeouts, 429 and 5xx move on to the next
+//! target (after a short jittered backoff) as long as nothing has reached the client.
+
+use std::time::{Duration, Instant};
+
+use airlock_core::config::{Provider, ProviderKind, Target};
+use airlock_core::{Denial, Reason};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use super::classify::LlmRequest;
+use crate::pipeline::CallGuard;
+use crate::upstream::is_forwardable_request_header;
+
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Why one attempt failed.
+enum Attempt {
+    Refused(String),
+    TimedOut,
+    Status(Response<Incoming>),
+}
+
+/// Tries `targets` in order. Returns the response to relay (2xx, or a final 4xx from
+/// the provider), or a denial when no target could serve.
+pub async fn forward(
+    guard: &mut CallGuard,
+    request: &LlmRequest,
+    client_headers: &HeaderMap,
+    targets: &[Target],
+) -> Result<Response<Incoming>, Denial> {
+    let runtime = guard.runtime().clone();
+    let config = &runtime.config;
+    let timeout = config.limits.upstream_timeout;
+    let mut last: Option<Attempt> = None;
+    let mut waited = Duration::ZERO;
+
+    for (i, target) in targets.iter().enumerate() {
+        let Some(provider) = config.providers.get(&target.provider) else {
+            continue;
+        };
+        if i > 0 {
+            tokio::time::sleep(backoff(i)).await;
+        }
+        guard.call().target = Some(target.clone());
+        let upstream_req = build(provider, request, target, client_headers)?;
+        let sent = Instant::now();
+        let result =
+            tokio::time::timeout(timeout, guard.gateway().upstream.request(upstream_req)).await;
+        waited += sent.elapsed();
+        guard.call().upstream_wait = Some(waited);
+        let attempt = match result {
+            Ok(Ok(res)) if res.status().is_success() => return Ok(res),
+            Ok(Ok(res)) if retryable(res.status()) => Attempt::Status(res),
+            Ok(Ok(res)) => return Ok(res), // the provider rejected the request itself: relay it
+            Ok(Err(e)) => Attempt::Refused(e.to_string()),
+            Err(_) => Attempt::TimedOut,
+        };
+        tracing::warn!(target = %target, "upstream attempt failed: {}", describe(&attempt));
+        last = Some(attempt);
+    }
+
+    match last {
+        // A provider's own 429 after every fallback: relay it, with its Retry-After.
+        Some(Attempt::Status(res)) if res.status() == http::StatusCode::TOO_MANY_REQUESTS => {
+            Ok(res)
+        }
+        Some(Attempt::Status(res)) => Err(Denial::new(
+            Reason::UpstreamUnavailable,
+            format!(
+                "every upstream target failed; the last answered HTTP {}",
+                res.status().as_u16()
+            ),
+        )),
+        Some(Attempt::TimedOut) => Err(Denial::new(
+            Reason::UpstreamTimeout,
+            format!(
+                "no upstream answered within {}",
+                humantime::format_duration(timeout)
+            ),
+        )),
+        Some(Attempt::Refused(_)) => Err(Denial::new(
+            Reason::UpstreamUnavailable,
+            "the upstream provider could not be reached",
+        )),
+        None => Err(Denial::new(
+            Reason::UpstreamUnavailable,
+            "no upstream target is configured for this model",
+        )),
+    }
+}
+
+fn retryable(status: http::StatusCode) -> bool {
+    status == http::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+fn describe(a: &Attempt) -> String {
+    match a {
+        Attempt::Refused(e) => format!("connection failed: {e}"),
+        Attempt::TimedOut => "timed out waiting for response headers".into(),
+        Attempt::Status(res) => format!("HTTP {}", res.status().as_u16()),
+    }
+}
+
+/// 50ms, 100ms, 200ms… capped at 1s, with full jitter so replicas don't retry in step.
+fn backoff(attempt: usize) -> Duration {
+    let cap = (50u64 << attempt.min(5)).min(1_000);
+    let mut r = [0u8; 2];
+    let _ = getrandom::fill(&mut r);
+    Duration::from_millis(cap / 2 + u16::from_le_bytes(r) as u64 % (cap / 2 + 1))
+}
+
+fn build(
+    provider: &Provider,
+    request: &LlmRequest,
+    target: &Target,
+    client: &HeaderMap,
+) -> Result<Request<Full<bytes::Bytes>>, Denial> {
+    let url = format!("{}{}", provider.base_url, request.api.upstream_path());
+    let body = request.body_for(&target.model);
+    let mut req = Request::builder().method(Method::POST).uri(&url);
+    let headers = req.headers_mut().expect("a fresh builder has headers");
+    for (name, value) in client {
+        if is_forwardable_request_header(name) {
+            headers.append(name, value.clone());
+        }
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if let Some(key) = &provider.api_key {
+        let bad_key = || {
+            Denial::new(
+                Reason::UpstreamUnavailable,
+                format!(
+                    "provider `{}` has an api_key that is not a valid header value",
+                    provider.name
+                ),
+            )
+        };
+        match provider.kind {
+            ProviderKind::Anthropic => {
+                headers.insert(
+                    "x-api-key",
+                    HeaderValue::from_str(key.expose()).map_err(|_| bad_key())?,
+                );
+            }
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+                let value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                    .map_err(|_| bad_key())?;
+                headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+    }
+    if provider.kind == ProviderKind::Anthropic && !headers.contains_key("anthropic-version") {
+        headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+    }
+    for (name, value) in &provider.headers {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    req.body(Full::new(body)).map_err(|_| {
+        Denial::new(
+            Reason::UpstreamUnavailable,
+            format!("provider `{}` has an invalid base_url", provider.name),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        for i in 1..10 {
+            let b = backoff(i);
+            let cap = (50u64 << i.min(5)).min(1_000);
+            assert!(
+                b >= Duration::from_millis(cap / 2) && b <= Duration::from_millis(cap),
+                "{i}: {b:?}"
+            );
+        }
+    }
+}

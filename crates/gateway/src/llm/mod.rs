@@ -1,0 +1,203 @@
+//! The LLM adapter: OpenAI-compatible `/v1/chat/completions`, `/v1/responses`,
+//! `/v1/embeddings`, `/v1/models`, and Anthropic `/v1/messages`. Request and response
+//! bodies are relayed in the provider's own wire format; Airlock swaps the credentials,
+//! renames the model, and meters usage on the way back.
+
+pub mod classify;
+pub mod errors;
+mod forward;
+mod meter;
+
+use std::sync::Arc;
+
+use airlock_core::{Denial, Kind, Reason};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::gateway::Gateway;
+use crate::http::{Body, ReadError, content_length, json_response, read_body};
+use crate::pipeline::{CallGuard, Ending, decide_model};
+use crate::upstream::is_forwardable_response_header;
+use classify::{Api, LlmRequest};
+use errors::{ErrorStyle, render};
+use meter::{MeteredBody, Tap};
+
+/// Answers one request on the gateway's `/v1/...` routes.
+pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let api = match (req.method(), req.uri().path().trim_end_matches('/')) {
+        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => Api::ChatCompletions,
+        (&Method::POST, "/v1/responses" | "/responses") => Api::Responses,
+        (&Method::POST, "/v1/embeddings" | "/embeddings") => Api::Embeddings,
+        (&Method::POST, "/v1/messages") => Api::Messages,
+        (&Method::GET, "/v1/models" | "/models") => return list_models(&gateway, &req),
+        (_, path) => {
+            let style = if path.ends_with("/messages") {
+                ErrorStyle::Anthropic
+            } else {
+                ErrorStyle::OpenAi
+            };
+            let what = format!("no route for {} {}", req.method(), req.uri().path());
+            return render(style, &Denial::new(Reason::NotFound, what));
+        }
+    };
+    let mut guard = CallGuard::open(
+        gateway.clone(),
+        gateway.runtime(),
+        Kind::Llm,
+        api.operation(),
+        req.headers(),
+    );
+    match serve(&mut guard, api, req).await {
+        Ok(Served {
+            response,
+            tap,
+            status,
+            reason,
+            prompt_estimate,
+        }) => {
+            guard.responding();
+            let (parts, body) = response.into_parts();
+            let body = MeteredBody::new(body, tap, guard, status, reason, prompt_estimate);
+            relay(parts, body)
+        }
+        Err(denial) => {
+            guard.responding();
+            guard.finish(Ending::denied(&denial));
+            render(api.style(), &denial)
+        }
+    }
+}
+
+struct Served {
+    response: Response<Incoming>,
+    tap: Tap,
+    status: u16,
+    reason: Option<Reason>,
+    prompt_estimate: u64,
+}
+
+/// classify → identify → decide → forward; the caller settles.
+async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Result<Served, Denial> {
+    let (parts, body) = req.into_parts();
+    let agent = guard.identify(&parts.headers)?;
+
+    let limit = guard.runtime().config.limits.max_body;
+    let body = read_body(body, content_length(&parts.headers), limit)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => Denial::new(
+                Reason::TooLarge,
+                format!("the request body is over the {limit}-byte limit"),
+            ),
+            ReadError::Broken => Denial::new(Reason::BadRequest, "the request body ended early"),
+        })?;
+    guard.call().bytes_in = body.len() as u64;
+    let request = LlmRequest::classify(api, body)?;
+    guard.call().model = Some(request.model.clone());
+
+    decide_model(&agent, &request.model)?;
+    let runtime = guard.runtime().clone();
+    let targets = runtime
+        .config
+        .resolve_model(&request.model)
+        .ok_or_else(|| {
+            Denial::new(
+                Reason::UnknownModel,
+                format!(
+                    "the model `{}` does not exist or is not configured",
+                    request.model
+                ),
+            )
+        })?;
+    let usable: Vec<_> = targets
+        .iter()
+        .filter(|t| {
+            runtime
+                .config
+                .providers
+                .get(&t.provider)
+                .is_some_and(|p| api.served_by(p.kind))
+        })
+        .cloned()
+        .collect();
+    if usable.is_empty() {
+        let route = if api == Api::Messages {
+            "/v1/chat/completions"
+        } else {
+            "/v1/messages"
+        };
+        return Err(Denial::new(
+            Reason::BadRequest,
+            format!(
+                "the model `{}` is served through a different API: call POST {route} for it",
+                request.model
+            ),
+        ));
+    }
+
+    let response = forward::forward(guard, &request, &parts.headers, &usable).await?;
+    let status = response.status().as_u16();
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let (tap, reason) = if !response.status().is_success() {
+        (Tap::Opaque, Some(Reason::UpstreamError))
+    } else if is_sse {
+        (Tap::sse(api.dialect(), request.injected_usage), None)
+    } else {
+        (Tap::json(api.dialect()), None)
+    };
+    Ok(Served {
+        response,
+        tap,
+        status,
+        reason,
+        prompt_estimate: request.prompt_estimate(),
+    })
+}
+
+/// The upstream's status and headers around the metered body.
+fn relay(parts: http::response::Parts, body: MeteredBody) -> Response<Body> {
+    let streaming = body.size_hint().exact().is_none();
+    let mut res = Response::new(body.boxed_unsync());
+    *res.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if is_forwardable_response_header(name) && !(streaming && name == header::CONTENT_LENGTH) {
+            res.headers_mut().append(name, value.clone());
+        }
+    }
+    if parts.status.as_u16() >= 400 {
+        errors::decorate(res.headers_mut(), Reason::UpstreamError);
+    }
+    // Reverse proxies in front of Airlock must not buffer streams either.
+    res.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+fn list_models(gateway: &Gateway, req: &Request<Incoming>) -> Response<Body> {
+    let runtime = gateway.runtime();
+    let key = crate::identity::presented_key(req.headers());
+    let Some(agent) = key.and_then(|k| runtime.keys.identify(k)) else {
+        return render(
+            ErrorStyle::OpenAi,
+            &Denial::new(
+                Reason::Unauthorized,
+                "the Airlock key is missing or not valid",
+            ),
+        );
+    };
+    let data: Vec<_> = runtime
+        .config
+        .public_models()
+        .into_iter()
+        .filter(|m| decide_model(&agent, m).is_ok())
+        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "airlock"}))
+        .collect();
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}

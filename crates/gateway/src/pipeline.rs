@@ -1,0 +1,212 @@
+//! The stages every call passes, whatever its protocol:
+//!
+//! 1. **classify** — the adapter turns the request into a call (operation, model/target).
+//! 2. **identify** — the agent key names an agent; no key, no call (401).
+//! 3. **decide**   — allow lists (and, as they land, budgets, rate limits, guards) give
+//!    allow or a [`Denial`]; pure and synchronous.
+//! 4. **forward**  — the adapter sends it upstream with the real credentials.
+//! 5. **settle**   — usage becomes cost, and one [`Event`] goes to metrics and the ledger.
+//!
+//! A [`CallGuard`] is opened on arrival and settles exactly once: explicitly when the
+//! response ends, or on drop when the client went away first (499, `cancelled`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use airlock_core::config::{Agent, Target};
+use airlock_core::glob;
+use airlock_core::{Denial, Event, Kind, Outcome, Reason, Usage};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::gateway::{Gateway, Runtime};
+use crate::identity::presented_key;
+
+/// What is known about a call in flight.
+pub struct Call {
+    pub id: String,
+    started: Instant,
+    ts_ms: u64,
+    pub kind: Kind,
+    pub operation: String,
+    pub agent: Option<Arc<Agent>>,
+    pub model: Option<String>,
+    pub target: Option<Target>,
+    pub run_id: Option<String>,
+    pub bytes_in: u64,
+    /// Time spent waiting for upstream response headers, over every attempt.
+    pub upstream_wait: Option<Duration>,
+    /// When the response headers were handed to the client.
+    responded: Option<Instant>,
+    pub extra: Map<String, Value>,
+}
+
+/// How a call ended.
+pub struct Ending {
+    pub status: u16,
+    pub reason: Option<Reason>,
+    pub usage: Usage,
+    pub bytes_out: u64,
+}
+
+impl Ending {
+    pub fn denied(d: &Denial) -> Ending {
+        Ending {
+            status: d.reason.status(),
+            reason: Some(d.reason),
+            usage: Usage::default(),
+            bytes_out: 0,
+        }
+    }
+}
+
+/// Owns a call until it is settled; settles it as cancelled if dropped first.
+pub struct CallGuard {
+    call: Option<Call>,
+    gateway: Arc<Gateway>,
+    runtime: Arc<Runtime>,
+}
+
+impl CallGuard {
+    pub fn open(
+        gateway: Arc<Gateway>,
+        runtime: Arc<Runtime>,
+        kind: Kind,
+        operation: &str,
+        headers: &HeaderMap,
+    ) -> CallGuard {
+        let run_id = headers
+            .get("x-airlock-run")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(|v| v.chars().take(128).collect());
+        let call = Call {
+            id: gateway.next_id(),
+            started: Instant::now(),
+            ts_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            kind,
+            operation: operation.to_string(),
+            agent: None,
+            model: None,
+            target: None,
+            run_id,
+            bytes_in: 0,
+            upstream_wait: None,
+            responded: None,
+            extra: Map::new(),
+        };
+        CallGuard {
+            call: Some(call),
+            gateway,
+            runtime,
+        }
+    }
+
+    pub fn call(&mut self) -> &mut Call {
+        self.call.as_mut().expect("a call is only settled once")
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Stage 2: the agent behind the presented key.
+    pub fn identify(&mut self, headers: &HeaderMap) -> Result<Arc<Agent>, Denial> {
+        let Some(key) = presented_key(headers) else {
+            return Err(Denial::new(
+                Reason::Unauthorized,
+                "no Airlock key: send it as `Authorization: Bearer <key>` or `x-api-key`",
+            ));
+        };
+        let agent = self
+            .runtime
+            .keys
+            .identify(key)
+            .ok_or_else(|| Denial::new(Reason::Unauthorized, "the Airlock key is not valid"))?;
+        self.call().agent = Some(agent.clone());
+        Ok(agent)
+    }
+
+    /// Marks the moment the response starts, to separate Airlock's overhead from upstream time.
+    pub fn responding(&mut self) {
+        self.call().responded = Some(Instant::now());
+    }
+
+    /// Stage 5: prices the usage and records the event.
+    pub fn finish(mut self, ending: Ending) {
+        if let Some(call) = self.call.take() {
+            settle(&self.gateway, &self.runtime, call, ending);
+        }
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            let ending = Ending {
+                status: 499,
+                reason: Some(Reason::ClientClosed),
+                usage: Usage::default(),
+                bytes_out: 0,
+            };
+            settle(&self.gateway, &self.runtime, call, ending);
+        }
+    }
+}
+
+fn settle(gateway: &Gateway, runtime: &Runtime, call: Call, ending: Ending) {
+    let cost_nanos = call
+        .target
+        .as_ref()
+        .and_then(|t| runtime.config.prices.lookup(&t.provider, &t.model))
+        .map_or(0, |p| p.cost(&ending.usage));
+    let outcome = match ending.reason {
+        None => Outcome::Served,
+        Some(_) if ending.status == 499 => Outcome::Cancelled,
+        Some(r) => r.outcome(),
+    };
+    let overhead = call
+        .responded
+        .map(|r| (r - call.started).saturating_sub(call.upstream_wait.unwrap_or_default()));
+    let event = Event {
+        id: call.id,
+        ts_ms: call.ts_ms,
+        agent: call.agent.as_ref().map(|a| a.id.clone()),
+        team: call.agent.as_ref().and_then(|a| a.team.clone()),
+        kind: call.kind,
+        target: call.target.as_ref().map(Target::to_string),
+        provider: call.target.as_ref().map(|t| t.provider.clone()),
+        model: call.model,
+        operation: call.operation,
+        status: ending.status,
+        outcome,
+        reason: ending.reason.map(|r| r.code().to_string()),
+        usage: ending.usage,
+        cost_nanos,
+        latency_ms: call.started.elapsed().as_millis() as u64,
+        upstream_ms: call.upstream_wait.map(|d| d.as_millis() as u64),
+        bytes_in: call.bytes_in,
+        bytes_out: ending.bytes_out,
+        run_id: call.run_id,
+        extra: call.extra,
+    };
+    gateway.settle(event, overhead);
+}
+
+/// Stage 3 for model calls: may this agent use this model name?
+pub fn decide_model(agent: &Agent, model: &str) -> Result<(), Denial> {
+    if glob::allowed(agent.allow.models.as_deref(), model) {
+        Ok(())
+    } else {
+        Err(Denial::new(
+            Reason::NotAllowed,
+            format!("agent `{}` may not use model `{model}`", agent.id),
+        ))
+    }
+}

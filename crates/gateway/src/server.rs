@@ -1,0 +1,195 @@
+//! Listeners and lifecycle: the agent-facing gateway (HTTP/1.1 and h2c) and the admin
+//! listener on their own sockets; graceful shutdown that stops accepting, lets calls in
+//! flight finish (bounded), then flushes the ledger.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_core::{Denial, Reason};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::gateway::Gateway;
+use crate::http::{Body, text_response};
+use crate::llm::errors::{ErrorStyle, render};
+use crate::{admin, llm, reload};
+
+/// Total request-header size over which a client gets 431.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({role}): {source}")]
+    Bind {
+        role: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A started Airlock: its bound addresses and the handle to stop it.
+pub struct Running {
+    pub gateway_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, waits up to `grace` for calls in flight, and flushes the ledger.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if tokio::time::timeout(grace + Duration::from_secs(1), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a listener did not stop in time");
+            }
+        }
+        if let Err(e) = self.gateway.ledger.flush().await {
+            tracing::error!(error = %e, "ledger flush at shutdown failed");
+        }
+    }
+}
+
+async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { role, addr, source })
+}
+
+/// Binds the listeners of the gateway's current config and serves until `shutdown`.
+/// With `config_path`, the file is watched and reloaded when it changes.
+pub async fn start(
+    gateway: Arc<Gateway>,
+    config_path: Option<PathBuf>,
+    grace: Duration,
+) -> Result<Running, StartError> {
+    let listen = gateway.runtime().config.listen.clone();
+    let agents = bind("gateway", listen.gateway).await?;
+    let admin = bind("admin", listen.admin).await?;
+    let (gateway_addr, admin_addr) = (local(&agents, listen.gateway), local(&admin, listen.admin));
+    let (stop, stopped) = watch::channel(false);
+
+    let mut tasks = vec![
+        tokio::spawn(accept(
+            agents,
+            gateway.clone(),
+            route_gateway,
+            stopped.clone(),
+            grace,
+        )),
+        tokio::spawn(accept(
+            admin,
+            gateway.clone(),
+            admin::handle,
+            stopped.clone(),
+            grace,
+        )),
+    ];
+    if let Some(path) = config_path {
+        tasks.push(tokio::spawn(reload::watch(gateway.clone(), path, stopped)));
+    }
+    tracing::info!(%gateway_addr, %admin_addr, "airlock listening");
+    Ok(Running {
+        gateway_addr,
+        admin_addr,
+        gateway,
+        stop,
+        tasks,
+    })
+}
+
+fn local(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(fallback)
+}
+
+async fn route_gateway(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    if path.starts_with("/v1/")
+        || path == "/chat/completions"
+        || path == "/responses"
+        || path == "/embeddings"
+    {
+        llm::handle(gateway, req).await
+    } else if path == "/" {
+        text_response(StatusCode::OK, "Airlock gateway: LLM APIs under /v1/\n")
+    } else {
+        render(
+            ErrorStyle::OpenAi,
+            &Denial::new(Reason::NotFound, format!("no route for {path}")),
+        )
+    }
+}
+
+async fn accept<F, Fut>(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    route: F,
+    mut stopped: watch::Receiver<bool>,
+    grace: Duration,
+) where
+    F: Fn(Arc<Gateway>, Request<Incoming>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let graceful = GracefulShutdown::new();
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let gw = gateway.clone();
+                let service = service_fn(move |req| {
+                    let gw = gw.clone();
+                    async move { Ok::<_, Infallible>(route(gw, req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("calls still in flight after the shutdown grace period; closing them");
+    }
+}

@@ -1,0 +1,64 @@
+//! The pooled HTTP client for upstream providers: HTTP/1.1 and HTTP/2 (ALPN) over rustls
+//! with the Mozilla root set, plain HTTP for local servers.
+
+use bytes::Bytes;
+use http::HeaderName;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub fn client() -> Client {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .expect("ring offers the default TLS versions")
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .build(https)
+}
+
+/// Request headers never passed upstream: hop-by-hop headers, the agent's credentials,
+/// and ones Airlock sets itself.
+pub fn is_forwardable_request_header(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "host"
+            | "authorization"
+            | "x-api-key"
+            | "proxy-authorization"
+            | "content-length"
+            | "connection"
+            | "keep-alive"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "accept-encoding"
+            | "cookie"
+    ) && !name.as_str().starts_with("x-airlock-")
+        && !name.as_str().starts_with("proxy-")
+}
+
+/// Response headers not relayed to the agent: hop-by-hop headers and provider cookies.
+pub fn is_forwardable_response_header(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "upgrade"
+            | "trailer"
+            | "set-cookie"
+            | "alt-svc"
+    )
+}
