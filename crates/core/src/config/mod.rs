@@ -160,7 +160,7 @@ impl Config {
         let mut yaml = String::from("agents:\n  - id: local\n");
         if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
             yaml.push_str(
-                "providers:\n  openai:\n    kind: openai\n    base_url: ${OPENAI_BASE_URL_UPSTREAM:-https://api.openai.com/v1}\n    api_key: ${OPENAI_API_KEY}\n",
+                "providers:\n  openai:\n    kind: openai\n    base_url: ${AIRLOCK_OPENAI_BASE_URL:-https://api.openai.com/v1}\n    api_key: ${OPENAI_API_KEY}\n",
             );
         }
         if env("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty()) {
@@ -168,7 +168,7 @@ impl Config {
                 yaml.push_str("providers:\n");
             }
             yaml.push_str(
-                "  anthropic:\n    kind: anthropic\n    base_url: ${ANTHROPIC_BASE_URL_UPSTREAM:-https://api.anthropic.com}\n    api_key: ${ANTHROPIC_API_KEY}\n",
+                "  anthropic:\n    kind: anthropic\n    base_url: ${AIRLOCK_ANTHROPIC_BASE_URL:-https://api.anthropic.com}\n    api_key: ${ANTHROPIC_API_KEY}\n",
             );
         }
         Config::parse(&yaml, env).expect("the built-in config is valid")
