@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use airlock_core::{Config, Event};
-use airlock_state::{Ledger, StoredKey};
+use airlock_state::{EventSlot, Ledger, StoredKey};
 use arc_swap::ArcSwap;
 
 use crate::identity::KeyRing;
@@ -69,10 +69,14 @@ impl Gateway {
         format!("ev_{:08x}{n:012x}", self.id_prefix)
     }
 
-    /// Records a finished call: metrics now, the ledger through its queue.
-    pub(crate) fn settle(&self, event: Event, overhead: Option<Duration>) {
+    /// Records a finished call: metrics now, the ledger through the slot the call
+    /// reserved on arrival.
+    pub(crate) fn settle(&self, event: Event, slot: Option<EventSlot>, overhead: Option<Duration>) {
         self.metrics.observe(&event, overhead);
-        self.ledger.record_detached(event);
+        match slot {
+            Some(slot) => slot.record(event),
+            None => tracing::error!(id = %event.id, "the ledger is closed; event not recorded"),
+        }
     }
 
     pub fn ledger(&self) -> &Ledger {

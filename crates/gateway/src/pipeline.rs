@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use airlock_core::config::{Agent, Target};
 use airlock_core::glob;
 use airlock_core::{Denial, Event, Kind, Outcome, Reason, Usage};
+use airlock_state::EventSlot;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -63,18 +64,21 @@ impl Ending {
 /// Owns a call until it is settled; settles it as cancelled if dropped first.
 pub struct CallGuard {
     call: Option<Call>,
+    slot: Option<EventSlot>,
     gateway: Arc<Gateway>,
     runtime: Arc<Runtime>,
 }
 
 impl CallGuard {
-    pub fn open(
+    /// Opens a call, first taking its place in the ledger's queue (see [`EventSlot`]).
+    pub async fn open(
         gateway: Arc<Gateway>,
-        runtime: Arc<Runtime>,
         kind: Kind,
         operation: &str,
         headers: &HeaderMap,
     ) -> CallGuard {
+        let slot = gateway.ledger.reserve().await.ok();
+        let runtime = gateway.runtime();
         let run_id = headers
             .get("x-airlock-run")
             .and_then(|v| v.to_str().ok())
@@ -99,6 +103,7 @@ impl CallGuard {
         };
         CallGuard {
             call: Some(call),
+            slot,
             gateway,
             runtime,
         }
@@ -141,7 +146,7 @@ impl CallGuard {
     /// Stage 5: prices the usage and records the event.
     pub fn finish(mut self, ending: Ending) {
         if let Some(call) = self.call.take() {
-            settle(&self.gateway, &self.runtime, call, ending);
+            settle(&self.gateway, &self.runtime, call, self.slot.take(), ending);
         }
     }
 }
@@ -155,12 +160,18 @@ impl Drop for CallGuard {
                 usage: Usage::default(),
                 bytes_out: 0,
             };
-            settle(&self.gateway, &self.runtime, call, ending);
+            settle(&self.gateway, &self.runtime, call, self.slot.take(), ending);
         }
     }
 }
 
-fn settle(gateway: &Gateway, runtime: &Runtime, call: Call, ending: Ending) {
+fn settle(
+    gateway: &Gateway,
+    runtime: &Runtime,
+    call: Call,
+    slot: Option<EventSlot>,
+    ending: Ending,
+) {
     let cost_nanos = call
         .target
         .as_ref()
@@ -196,7 +207,7 @@ fn settle(gateway: &Gateway, runtime: &Runtime, call: Call, ending: Ending) {
         run_id: call.run_id,
         extra: call.extra,
     };
-    gateway.settle(event, overhead);
+    gateway.settle(event, slot, overhead);
 }
 
 /// Stage 3 for model calls: may this agent use this model name?

@@ -7,4 +7,6 @@
 
 pub mod ledger;
 
-pub use ledger::{EventQuery, GroupBy, Ledger, LedgerError, StoredKey, UsageQuery, UsageRow};
+pub use ledger::{
+    EventQuery, EventSlot, GroupBy, Ledger, LedgerError, StoredKey, UsageQuery, UsageRow,
+};

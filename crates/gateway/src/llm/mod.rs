@@ -43,13 +43,8 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             return render(style, &Denial::new(Reason::NotFound, what));
         }
     };
-    let mut guard = CallGuard::open(
-        gateway.clone(),
-        gateway.runtime(),
-        Kind::Llm,
-        api.operation(),
-        req.headers(),
-    );
+    let mut guard =
+        CallGuard::open(gateway.clone(), Kind::Llm, api.operation(), req.headers()).await;
     match serve(&mut guard, api, req).await {
         Ok(Served {
             response,

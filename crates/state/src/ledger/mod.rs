@@ -110,6 +110,15 @@ const QUEUE: usize = 8192;
 /// Events written per transaction at most.
 const BATCH: usize = 512;
 
+/// Room for one event in the ledger's queue, taken in advance.
+pub struct EventSlot(mpsc::OwnedPermit<Command>);
+
+impl EventSlot {
+    pub fn record(self, event: Event) {
+        self.0.send(Command::Append(Box::new(event)));
+    }
+}
+
 /// A cloneable handle on the ledger.
 #[derive(Clone)]
 pub struct Ledger {
@@ -128,8 +137,17 @@ impl Ledger {
         Ok(Ledger::with_stores(Box::new(writer), Box::new(reader)))
     }
 
-    pub fn with_stores(mut writer: Box<dyn LedgerStore>, reader: Box<dyn LedgerStore>) -> Ledger {
-        let (tx, mut rx) = mpsc::channel::<Command>(QUEUE);
+    pub fn with_stores(writer: Box<dyn LedgerStore>, reader: Box<dyn LedgerStore>) -> Ledger {
+        Ledger::with_capacity(writer, reader, QUEUE)
+    }
+
+    /// As [`Ledger::with_stores`], with `capacity` events of queue.
+    pub fn with_capacity(
+        mut writer: Box<dyn LedgerStore>,
+        reader: Box<dyn LedgerStore>,
+        capacity: usize,
+    ) -> Ledger {
+        let (tx, mut rx) = mpsc::channel::<Command>(capacity);
         std::thread::Builder::new()
             .name("airlock-ledger".into())
             .spawn(move || {
@@ -164,31 +182,17 @@ impl Ledger {
         }
     }
 
-    /// Queues an event; waits only when the queue is full.
-    pub async fn record(&self, event: Event) -> Result<(), LedgerError> {
-        self.tx
-            .send(Command::Append(Box::new(event)))
+    /// Reserves room in the queue for one event, waiting while it is full. A call takes
+    /// its slot on arrival, so a ledger that falls behind slows admission of new calls
+    /// (backpressure) and a finished call can always record without waiting or dropping.
+    pub async fn reserve(&self) -> Result<EventSlot, LedgerError> {
+        let permit = self
+            .tx
+            .clone()
+            .reserve_owned()
             .await
-            .map_err(|_| LedgerError::Closed)
-    }
-
-    /// Queues an event from a context that cannot wait (a `Drop`): falls back to a task
-    /// when the queue is full, so the event is still not lost.
-    pub fn record_detached(&self, event: Event) {
-        match self.tx.try_send(Command::Append(Box::new(event))) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(cmd)) => {
-                let tx = self.tx.clone();
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move {
-                        let _ = tx.send(cmd).await;
-                    });
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("ledger closed; event dropped");
-            }
-        }
+            .map_err(|_| LedgerError::Closed)?;
+        Ok(EventSlot(permit))
     }
 
     /// Waits until every event queued before this call is written.

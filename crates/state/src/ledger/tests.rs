@@ -170,3 +170,78 @@ fn unsupported_urls_are_named() {
         Err(LedgerError::UnsupportedUrl(_))
     ));
 }
+
+/// A store whose writes wait until the test lets them through.
+struct Gated {
+    open: std::sync::mpsc::Receiver<()>,
+    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LedgerStore for Gated {
+    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError> {
+        for _ in events {
+            self.open.recv().map_err(|_| LedgerError::Closed)?;
+        }
+        self.written
+            .fetch_add(events.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn events(&mut self, _: &EventQuery) -> Result<Vec<Event>, LedgerError> {
+        Ok(Vec::new())
+    }
+    fn usage(&mut self, _: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
+        Ok(Vec::new())
+    }
+    fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError> {
+        Ok(Vec::new())
+    }
+    fn insert_key(&mut self, _: &StoredKey) -> Result<(), LedgerError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_holds_new_calls_back_instead_of_dropping_events() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = Gated {
+        open: gate,
+        written: written.clone(),
+    };
+    let (_, reader_gate) = std::sync::mpsc::channel();
+    let reader = Gated {
+        open: reader_gate,
+        written: Default::default(),
+    };
+    let ledger = Ledger::with_capacity(Box::new(writer), Box::new(reader), 2);
+
+    // The stuck writer takes what it can into its batch; then the queue fills up and
+    // the next call has to wait for room.
+    let mut recorded = 0;
+    let waiting = loop {
+        assert!(recorded < 20, "the queue never filled up");
+        let ledger = ledger.clone();
+        let id = recorded.to_string();
+        let reserve = tokio::spawn(async move {
+            ledger
+                .reserve()
+                .await
+                .map(|slot| slot.record(event(&id, 1, "a", "m", Outcome::Served, 0)))
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        recorded += 1;
+        if !reserve.is_finished() {
+            break reserve;
+        }
+    };
+    for _ in 0..recorded {
+        open.send(()).unwrap();
+    }
+    waiting.await.unwrap().unwrap();
+    ledger.flush().await.unwrap();
+    assert_eq!(
+        written.load(std::sync::atomic::Ordering::SeqCst),
+        recorded,
+        "nothing was dropped"
+    );
+}
