@@ -46,17 +46,20 @@ fn event(id: &str, ts_ms: u64, agent: &str, model: &str, outcome: Outcome, cost:
 async fn events_round_trip_newest_first_and_filter() {
     let ledger = Ledger::open(&temp_db("events")).unwrap();
     ledger
-        .record(event("a", 1_000, "bot", "m1", Outcome::Served, 7))
+        .reserve()
         .await
-        .unwrap();
+        .unwrap()
+        .record(event("a", 1_000, "bot", "m1", Outcome::Served, 7));
     ledger
-        .record(event("b", 2_000, "bot", "m2", Outcome::Denied, 0))
+        .reserve()
         .await
-        .unwrap();
+        .unwrap()
+        .record(event("b", 2_000, "bot", "m2", Outcome::Denied, 0));
     ledger
-        .record(event("c", 3_000, "other", "m1", Outcome::Served, 9))
+        .reserve()
         .await
-        .unwrap();
+        .unwrap()
+        .record(event("c", 3_000, "other", "m1", Outcome::Served, 9));
     ledger.flush().await.unwrap();
 
     let all = ledger
@@ -114,9 +117,10 @@ async fn usage_groups_and_counts_denials() {
             .unwrap();
     }
     ledger
-        .record(event("old", 10, "bot", "m", Outcome::Served, 1_000))
+        .reserve()
         .await
-        .unwrap();
+        .unwrap()
+        .record(event("old", 10, "bot", "m", Outcome::Served, 1_000));
     ledger.flush().await.unwrap();
 
     let rows = ledger
