@@ -111,10 +111,8 @@ async fn usage_groups_and_counts_denials() {
     .into_iter()
     .enumerate()
     {
-        ledger
-            .record(event(&i.to_string(), 5_000, agent, "m", outcome, cost))
-            .await
-            .unwrap();
+        let slot = ledger.reserve().await.unwrap();
+        slot.record(event(&i.to_string(), 5_000, agent, "m", outcome, cost));
     }
     ledger
         .reserve()
