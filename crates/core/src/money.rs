@@ -10,12 +10,12 @@ pub fn parse_usd(text: &str) -> Result<u64, String> {
     let text = text.trim().trim_start_matches('$');
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) && !(whole.is_empty() && digits(frac)) {
-        return Err(format!(
-            "`{text}` is not a USD amount (expected e.g. 0.15 or 20)"
-        ));
-    }
-    if !frac.is_empty() && !digits(frac) {
+    let valid = match (whole.is_empty(), frac.is_empty()) {
+        (false, _) => digits(whole) && (frac.is_empty() || digits(frac)),
+        (true, false) => digits(frac),
+        (true, true) => false,
+    };
+    if !valid {
         return Err(format!(
             "`{text}` is not a USD amount (expected e.g. 0.15 or 20)"
         ));

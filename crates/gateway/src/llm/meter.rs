@@ -21,7 +21,7 @@ use crate::pipeline::{CallGuard, Ending};
 pub enum Tap {
     Sse {
         framer: SseFramer,
-        meter: StreamMeter,
+        meter: Box<StreamMeter>,
     },
     Json {
         dialect: Dialect,
@@ -35,7 +35,7 @@ impl Tap {
     pub fn sse(dialect: Dialect, hide_usage_chunk: bool) -> Tap {
         Tap::Sse {
             framer: SseFramer::default(),
-            meter: StreamMeter::new(dialect, hide_usage_chunk),
+            meter: Box::new(StreamMeter::new(dialect, hide_usage_chunk)),
         }
     }
 
