@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod event;
+pub mod fingerprint;
 pub mod glob;
 pub mod keys;
 pub mod money;
@@ -13,6 +14,7 @@ pub mod pricing;
 pub mod reason;
 pub mod sse;
 pub mod usage;
+pub mod window;
 
 pub use config::{Config, ConfigError};
 pub use event::{Event, Kind, Outcome};
