@@ -3,6 +3,7 @@
 //! read environment variables.
 
 mod env;
+pub mod policy;
 pub mod raw;
 mod routing;
 pub mod units;
@@ -94,6 +95,8 @@ pub struct StateConfig {
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_body: u64,
+    /// Output tokens reserved (and sent upstream as the cap) when a request sets none.
+    pub max_output_tokens: u32,
     pub upstream_timeout: Duration,
 }
 
@@ -121,6 +124,15 @@ pub struct Agent {
     pub team: Option<String>,
     pub keys: Vec<KeyDigest>,
     pub allow: Allow,
+    pub budgets: Vec<policy::Budget>,
+    pub rates: policy::Rates,
+    pub guards: policy::Guards,
+}
+
+#[derive(Clone, Debug)]
+pub struct Team {
+    pub id: String,
+    pub budgets: Vec<policy::Budget>,
 }
 
 /// The validated configuration the gateway runs: an immutable snapshot, swapped whole on
@@ -135,6 +147,7 @@ pub struct Config {
     pub models: Option<BTreeMap<String, Vec<Target>>>,
     pub prices: PriceTable,
     pub agents: Vec<Agent>,
+    pub teams: Vec<Team>,
     pub log: Option<String>,
 }
 
@@ -312,6 +325,9 @@ impl Config {
                 }
             }
             agents.push(Agent {
+                budgets: policy::budgets(a.budget.as_ref()),
+                rates: policy::rates(a.limits.as_ref()),
+                guards: policy::guards(raw.guards.as_ref(), a.guards.as_ref()),
                 id: a.id,
                 team: a.team,
                 keys: a.keys,
@@ -324,6 +340,21 @@ impl Config {
             });
         }
 
+        let mut teams = Vec::new();
+        for t in raw.teams {
+            if teams.iter().any(|x: &Team| x.id == t.id) {
+                return Err(ConfigError::about(
+                    text,
+                    &format!("id: {}", t.id),
+                    format!("team id `{}` is declared twice", t.id),
+                ));
+            }
+            teams.push(Team {
+                budgets: policy::budgets(t.budget.as_ref()),
+                id: t.id,
+            });
+        }
+
         Ok(Config {
             listen,
             state: StateConfig {
@@ -333,6 +364,7 @@ impl Config {
             },
             limits: Limits {
                 max_body: raw.limits.max_body.map_or(10 << 20, |b| b.0),
+                max_output_tokens: raw.limits.max_output_tokens.unwrap_or(4096),
                 upstream_timeout: raw
                     .limits
                     .upstream_timeout
@@ -342,12 +374,17 @@ impl Config {
             models,
             prices: PriceTable::new(overrides),
             agents,
+            teams,
             log: raw.telemetry.and_then(|t| t.log),
         })
     }
 
     pub fn agent(&self, id: &str) -> Option<&Agent> {
         self.agents.iter().find(|a| a.id == id)
+    }
+
+    pub fn team(&self, id: &str) -> Option<&Team> {
+        self.teams.iter().find(|t| t.id == id)
     }
 }
 

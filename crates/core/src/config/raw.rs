@@ -73,6 +73,9 @@ pub enum CounterFailure {
 pub struct RawLimits {
     /// Largest request body accepted (default 10MiB).
     pub max_body: Option<ByteSize>,
+    /// Output cap for budget reservations when a request sets no max tokens; Airlock then
+    /// sends it upstream as the request's limit, so the reservation is a true bound.
+    pub max_output_tokens: Option<u32>,
     /// Longest wait for an upstream's response headers, per attempt (default 120s).
     pub upstream_timeout: Option<Span>,
 }
@@ -211,14 +214,26 @@ pub struct RawGuards {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoops {
+    /// This many identical calls (same fingerprint) are allowed within `window`.
     pub identical_calls: Option<u32>,
     pub window: Option<Span>,
+    /// The same call failing this many times within `window` stops further tries.
+    pub repeated_failures: Option<u32>,
+    /// A short cycle (A→B→A→B…, period 2 or 3) within a run may repeat this many times.
+    pub cycle_repeats: Option<u32>,
+    /// At most this many calls per run (`x-airlock-run`).
+    pub calls_per_run: Option<u32>,
+    /// Overrides `guards.mode` for the loop guard.
+    pub mode: Option<GuardMode>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVelocity {
+    /// Spending faster than this suspends the agent until an operator resumes it.
     pub usd_per_minute: Option<Usd>,
+    /// Overrides `guards.mode` for the velocity trip.
+    pub mode: Option<GuardMode>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -289,6 +304,16 @@ pub struct RawBudget {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAgentLimits {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u64>,
+    /// Limits per (agent, model): model-name glob -> limits for that model alone.
+    #[serde(default)]
+    pub models: BTreeMap<String, RawRate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u64>,
 }

@@ -167,3 +167,31 @@ fn admin_never_shares_the_agent_port() {
     .unwrap_err();
     assert!(err.message.contains("admin"));
 }
+
+#[test]
+fn budgets_limits_and_guards_are_normalised_with_agent_overrides() {
+    use crate::config::policy::GuardMode;
+    use crate::window::Period;
+    let c = Config::parse(
+        include_str!("../../../../examples/airlock.example.yaml"),
+        &env,
+    )
+    .unwrap();
+    let bot = c.agent("support-bot").unwrap();
+    assert_eq!(bot.budgets.len(), 3);
+    assert_eq!(bot.budgets[0].period, Period::Day);
+    assert_eq!(bot.budgets[0].limit_nanos, 20_000_000_000);
+    assert_eq!(bot.budgets[2].period, Period::Run);
+    assert_eq!(bot.rates.overall.requests_per_minute, Some(600));
+    let loops = bot.guards.loops.as_ref().unwrap();
+    assert_eq!(
+        loops.mode,
+        GuardMode::Monitor,
+        "the agent's `guards.mode: monitor` wins"
+    );
+    assert_eq!(loops.identical_calls, Some(5));
+    assert_eq!(loops.window, std::time::Duration::from_secs(60));
+    assert_eq!(bot.guards.velocity.unwrap().nanos_per_minute, 5_000_000_000);
+    assert_eq!(c.team("support").unwrap().budgets[0].period, Period::Month);
+    assert_eq!(c.limits.max_output_tokens, 4096);
+}

@@ -1,0 +1,139 @@
+//! The runtime shape of budgets, rate limits and guards, normalised from config. An agent's
+//! own `guards` override the global ones key by key.
+
+use std::time::Duration;
+
+pub use super::raw::GuardMode;
+use super::raw::{RawAgentLimits, RawBudget, RawGuards, RawLoops, RawVelocity};
+use crate::window::Period;
+
+/// A USD cap over a period, in nano-dollars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub period: Period,
+    pub limit_nanos: u64,
+}
+
+pub fn budgets(raw: Option<&RawBudget>) -> Vec<Budget> {
+    let Some(raw) = raw else { return Vec::new() };
+    [
+        (Period::Day, raw.usd_per_day),
+        (Period::Month, raw.usd_per_month),
+        (Period::Run, raw.usd_per_run),
+    ]
+    .into_iter()
+    .filter_map(|(period, usd)| {
+        usd.map(|u| Budget {
+            period,
+            limit_nanos: u.0,
+        })
+    })
+    .collect()
+}
+
+/// Requests and tokens per minute; `None` is unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rate {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u64>,
+}
+
+/// An agent's rate limits: overall, and per model-name glob.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rates {
+    pub overall: Rate,
+    pub per_model: Vec<(String, Rate)>,
+}
+
+pub fn rates(raw: Option<&RawAgentLimits>) -> Rates {
+    let Some(raw) = raw else {
+        return Rates::default();
+    };
+    Rates {
+        overall: Rate {
+            requests_per_minute: raw.requests_per_minute,
+            tokens_per_minute: raw.tokens_per_minute,
+        },
+        per_model: raw
+            .models
+            .iter()
+            .map(|(glob, r)| {
+                (
+                    glob.clone(),
+                    Rate {
+                        requests_per_minute: r.requests_per_minute,
+                        tokens_per_minute: r.tokens_per_minute,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopGuard {
+    pub mode: GuardMode,
+    pub identical_calls: Option<u32>,
+    pub window: Duration,
+    pub repeated_failures: Option<u32>,
+    pub cycle_repeats: Option<u32>,
+    pub calls_per_run: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Velocity {
+    pub mode: GuardMode,
+    pub nanos_per_minute: u64,
+}
+
+/// The guards in force for one agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guards {
+    /// `None` when no loop rule is configured.
+    pub loops: Option<LoopGuard>,
+    pub velocity: Option<Velocity>,
+}
+
+const DEFAULT_LOOP_WINDOW: Duration = Duration::from_secs(60);
+
+/// The guards for an agent: its own settings first, then the global ones.
+pub fn guards(global: Option<&RawGuards>, agent: Option<&RawGuards>) -> Guards {
+    let mode = agent
+        .and_then(|g| g.mode)
+        .or(global.and_then(|g| g.mode))
+        .unwrap_or(GuardMode::Enforce);
+    let (al, gl): (Option<&RawLoops>, Option<&RawLoops>) = (
+        agent.and_then(|g| g.loops.as_ref()),
+        global.and_then(|g| g.loops.as_ref()),
+    );
+    let loops = (al.is_some() || gl.is_some()).then(|| {
+        macro_rules! pick {
+            ($f:ident) => {
+                al.and_then(|l| l.$f).or(gl.and_then(|l| l.$f))
+            };
+        }
+        LoopGuard {
+            mode: pick!(mode).unwrap_or(mode),
+            identical_calls: pick!(identical_calls),
+            window: pick!(window).map_or(DEFAULT_LOOP_WINDOW, |s| s.0),
+            repeated_failures: pick!(repeated_failures),
+            cycle_repeats: pick!(cycle_repeats),
+            calls_per_run: pick!(calls_per_run),
+        }
+    });
+    let (av, gv): (Option<&RawVelocity>, Option<&RawVelocity>) = (
+        agent.and_then(|g| g.velocity.as_ref()),
+        global.and_then(|g| g.velocity.as_ref()),
+    );
+    let velocity = av
+        .and_then(|v| v.usd_per_minute)
+        .or(gv.and_then(|v| v.usd_per_minute))
+        .map(|usd| Velocity {
+            mode: av
+                .and_then(|v| v.mode)
+                .or(gv.and_then(|v| v.mode))
+                .unwrap_or(mode),
+            nanos_per_minute: usd.0,
+        });
+    Guards { loops, velocity }
+}
