@@ -4,6 +4,7 @@
 //! Everything here is a plain function or type so the gateway's decisions can be
 //! tested by tables without sockets, files or a runtime.
 
+pub mod admission;
 pub mod config;
 pub mod event;
 pub mod fingerprint;

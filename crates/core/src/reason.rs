@@ -106,6 +106,10 @@ impl Reason {
 pub struct Denial {
     pub reason: Reason,
     pub message: String,
+    /// Seconds until a retry may succeed (`Retry-After`).
+    pub retry_after_secs: Option<u64>,
+    /// Extra response headers that explain the refusal (`x-ratelimit-*`, budget left).
+    pub hints: Vec<(&'static str, String)>,
 }
 
 impl Denial {
@@ -113,7 +117,17 @@ impl Denial {
         Denial {
             reason,
             message: message.into(),
+            retry_after_secs: None,
+            hints: Vec::new(),
         }
+    }
+
+    pub fn hint(&mut self, header: &'static str, value: String) {
+        self.hints.push((header, value));
+    }
+
+    pub fn retry_after(&mut self, secs: u64) {
+        self.retry_after_secs = Some(secs.max(1));
     }
 }
 
