@@ -5,8 +5,10 @@
 //! writes go through a bounded queue to one writer thread (batched transactions, never on
 //! the request path) and whose reads run on the blocking pool.
 
+pub mod counters;
 pub mod ledger;
 
+pub use counters::{Counters, CountersError, Decision, MemoryCounters};
 pub use ledger::{
     EventQuery, EventSlot, GroupBy, Ledger, LedgerError, StoredKey, UsageQuery, UsageRow,
 };
