@@ -33,7 +33,11 @@ pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow
     })?;
 
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        // The same shape as the admin API's `/api/usage`.
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();

@@ -136,6 +136,7 @@ impl LlmRequest {
             Some("true") => true,
             Some(_) => return Err(bad("`stream` must be a boolean")),
         };
+        require_fields(api, &members)?;
         let injected_usage =
             api == Api::ChatCompletions && stream && !client_asked_usage(&members)?;
         Ok(LlmRequest {
@@ -215,6 +216,30 @@ fn push_member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
+/// The members each API cannot do without, checked here so a malformed request is a
+/// clear 400 from Airlock rather than a provider error (or a billed call).
+fn require_fields(api: Api, members: &Members) -> Result<(), Denial> {
+    let starts = |name: &str, prefix: char| {
+        members
+            .get(name)
+            .is_some_and(|v| v.get().starts_with(prefix))
+    };
+    let integer = |name: &str| {
+        members
+            .get(name)
+            .is_some_and(|v| serde_json::from_str::<u64>(v.get()).is_ok())
+    };
+    match api {
+        Api::ChatCompletions if !starts("messages", '[') => Err(bad("`messages` must be an array")),
+        Api::Messages if !starts("messages", '[') => Err(bad("`messages` must be an array")),
+        Api::Messages if !integer("max_tokens") => Err(bad(
+            "`max_tokens` is required and must be a positive integer",
+        )),
+        Api::Embeddings if members.get("input").is_none() => Err(bad("`input` is required")),
+        _ => Ok(()),
+    }
+}
+
 fn client_asked_usage(members: &Members) -> Result<bool, Denial> {
     #[derive(Deserialize)]
     struct StreamOptions {
@@ -258,24 +283,28 @@ mod tests {
 
     #[test]
     fn model_is_renamed_and_order_kept() {
-        let r = classify(
-            Api::ChatCompletions,
-            json!({"model": "alias", "temperature": 0.5}),
+        let raw = br#"{"temperature":0.5,"model":"alias","messages":[ {"role":"user"} ]}"#;
+        let r = LlmRequest::classify(Api::ChatCompletions, Bytes::from_static(raw)).unwrap();
+        assert_eq!(
+            r.body_for("real-model"),
+            Bytes::from_static(br#"{"temperature":0.5,"model":"real-model","messages":[ {"role":"user"} ]}"#),
+            "members keep their order and their bytes"
         );
-        let out: Value = serde_json::from_slice(&r.body_for("real-model")).unwrap();
-        assert_eq!(out, json!({"model": "real-model", "temperature": 0.5}));
     }
 
     #[test]
     fn stream_usage_is_requested_when_the_client_did_not() {
-        let r = classify(Api::ChatCompletions, json!({"model": "m", "stream": true}));
+        let r = classify(
+            Api::ChatCompletions,
+            json!({"model": "m", "messages": [], "stream": true}),
+        );
         assert!(r.injected_usage);
         let out: Value = serde_json::from_slice(&r.body_for("m")).unwrap();
         assert_eq!(out["stream_options"], json!({"include_usage": true}));
 
         let r = classify(
             Api::ChatCompletions,
-            json!({"model": "m", "stream": true, "stream_options": {"include_obfuscation": false}}),
+            json!({"model": "m", "messages": [], "stream": true, "stream_options": {"include_obfuscation": false}}),
         );
         let out: Value = serde_json::from_slice(&r.body_for("m")).unwrap();
         assert_eq!(
@@ -285,10 +314,16 @@ mod tests {
 
         let r = classify(
             Api::ChatCompletions,
-            json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}}),
+            json!({"model": "m", "messages": [], "stream": true, "stream_options": {"include_usage": true}}),
         );
         assert!(!r.injected_usage, "the client asked, so it sees the chunk");
-        assert!(!classify(Api::Messages, json!({"model": "m", "stream": true})).injected_usage);
+        assert!(
+            !classify(
+                Api::Messages,
+                json!({"model": "m", "messages": [], "max_tokens": 5, "stream": true})
+            )
+            .injected_usage
+        );
     }
 
     #[test]
@@ -307,6 +342,38 @@ mod tests {
                 .unwrap();
             assert_eq!(err.reason, Reason::BadRequest, "{body:?}");
         }
+    }
+
+    #[test]
+    fn required_fields_per_api() {
+        let missing = |api, v: Value| {
+            LlmRequest::classify(api, Bytes::from(v.to_string()))
+                .err()
+                .map(|d| d.message)
+        };
+        assert!(
+            missing(Api::ChatCompletions, json!({"model": "m"}))
+                .unwrap()
+                .contains("messages")
+        );
+        assert!(
+            missing(Api::Messages, json!({"model": "m", "messages": []}))
+                .unwrap()
+                .contains("max_tokens")
+        );
+        assert!(
+            missing(
+                Api::Messages,
+                json!({"model": "m", "messages": [], "max_tokens": "5"})
+            )
+            .is_some()
+        );
+        assert!(
+            missing(Api::Embeddings, json!({"model": "m"}))
+                .unwrap()
+                .contains("input")
+        );
+        assert!(missing(Api::Responses, json!({"model": "m", "input": "hi"})).is_none());
     }
 
     #[test]

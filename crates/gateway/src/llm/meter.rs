@@ -133,6 +133,12 @@ impl MeteredBody {
         }
     }
 
+    /// The upstream body is complete.
+    fn finish(&mut self) {
+        self.ended = true;
+        self.settle(self.status, self.reason);
+    }
+
     fn settle(&mut self, status: u16, reason: Option<Reason>) {
         if let Some(guard) = self.guard.take() {
             let usage = self.tap.usage(self.prompt_estimate);
@@ -162,11 +168,23 @@ impl Body for MeteredBody {
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(chunk) => {
-                        let out = this.tap.pass(chunk);
-                        if out.is_empty() {
-                            continue;
+                        let mut out = this.tap.pass(chunk);
+                        // A body with a Content-Length is done once its last byte is read:
+                        // hyper will not poll again, so settle now rather than on drop.
+                        let done = this.inner.is_end_stream();
+                        if done && let Some(rest) = this.tap.rest() {
+                            out = [out, rest].concat().into();
                         }
                         this.bytes_out += out.len() as u64;
+                        if done {
+                            this.finish();
+                        }
+                        if out.is_empty() {
+                            if done {
+                                return Poll::Ready(None);
+                            }
+                            continue;
+                        }
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                     Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
@@ -178,12 +196,9 @@ impl Body for MeteredBody {
                     return Poll::Ready(Some(Err(Box::new(e))));
                 }
                 None => {
-                    this.ended = true;
                     let rest = this.tap.rest();
-                    if let Some(rest) = &rest {
-                        this.bytes_out += rest.len() as u64;
-                    }
-                    this.settle(this.status, this.reason);
+                    this.bytes_out += rest.as_ref().map_or(0, |r| r.len() as u64);
+                    this.finish();
                     return Poll::Ready(rest.map(|r| Ok(Frame::data(r))));
                 }
             }

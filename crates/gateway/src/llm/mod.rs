@@ -79,6 +79,22 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
     let (parts, body) = req.into_parts();
     let agent = guard.identify(&parts.headers)?;
 
+    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+        let essence = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(Denial::new(
+                Reason::BadRequest,
+                format!("unsupported content type `{essence}`: send application/json"),
+            ));
+        }
+    }
     let limit = guard.runtime().config.limits.max_body;
     let body = read_body(body, content_length(&parts.headers), limit)
         .await

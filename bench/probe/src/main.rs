@@ -1,0 +1,438 @@
+//! `airlock-bench-probe`: the timing client of `bench/run`.
+//!
+//! Two modes, both sending the same request to several targets and
+//! interleaving them (request i goes to target i mod T) so that every path
+//! sees the same machine conditions:
+//!
+//! * `latency`: full request/response round trips over keep-alive
+//!   connections; prints p50/p90/p99/mean per target.
+//! * `stream`: SSE responses read frame by frame, each event timestamped as
+//!   it arrives; prints time to first content delta and the gaps between
+//!   content deltas per target.
+//!
+//! Output is one JSON object per target per line, for `bench/run` to parse.
+//! Every target must be a plain `http://` URL (the benchmark only talks to
+//! 127.0.0.1).
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+const USAGE: &str = "usage:
+  airlock-bench-probe latency --target NAME=URL... [--header 'k: v']... --body JSON
+                              [--requests N] [--warmup N] [--concurrency C]
+  airlock-bench-probe stream  --target NAME=URL... [--header 'k: v']... --body JSON
+                              [--streams N] [--warmup N]";
+
+#[derive(Clone)]
+struct Target {
+    name: String,
+    uri: Uri,
+}
+
+struct Args {
+    mode: String,
+    targets: Vec<Target>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+    count: usize,
+    warmup: usize,
+    concurrency: usize,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().ok_or("missing mode")?;
+    if mode != "latency" && mode != "stream" {
+        return Err(format!("unknown mode {mode}"));
+    }
+    let mut args = Args {
+        mode,
+        targets: Vec::new(),
+        headers: Vec::new(),
+        body: Bytes::new(),
+        count: 0,
+        warmup: 0,
+        concurrency: 1,
+    };
+    let mut count = None;
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<usize>().map_err(|_| format!("bad number {v}"));
+        match flag.as_str() {
+            "--target" => {
+                let v = value()?;
+                let (name, url) = v.split_once('=').ok_or("--target is NAME=URL")?;
+                let uri: Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
+                if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                    return Err(format!("{url}: only http://host:port/... URLs"));
+                }
+                args.targets.push(Target {
+                    name: name.to_owned(),
+                    uri,
+                });
+            }
+            "--header" => {
+                let v = value()?;
+                let (k, val) = v.split_once(':').ok_or("--header is 'name: value'")?;
+                let name = HeaderName::try_from(k.trim()).map_err(|e| e.to_string())?;
+                let val = HeaderValue::try_from(val.trim()).map_err(|e| e.to_string())?;
+                args.headers.push((name, val));
+            }
+            "--body" => args.body = Bytes::from(value()?),
+            "--requests" | "--streams" => count = Some(number(value()?)?),
+            "--warmup" => args.warmup = number(value()?)?,
+            "--concurrency" => args.concurrency = number(value()?)?.max(1),
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    if args.targets.is_empty() {
+        return Err("at least one --target".into());
+    }
+    args.count = count.unwrap_or(if args.mode == "latency" { 2000 } else { 20 });
+    Ok(args)
+}
+
+/// One keep-alive HTTP/1.1 connection to one target, reopened if it breaks.
+struct Conn {
+    target: Target,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    fn new(target: Target) -> Conn {
+        Conn {
+            target,
+            sender: None,
+        }
+    }
+
+    async fn sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, String> {
+        if let Some(s) = &self.sender
+            && (s.is_closed() || !s.is_ready())
+        {
+            self.sender = None;
+        }
+        if self.sender.is_none() {
+            let authority = self.target.uri.authority().expect("checked in parse");
+            let addr = format!(
+                "{}:{}",
+                authority.host(),
+                authority.port_u16().unwrap_or(80)
+            );
+            let stream = TcpStream::connect(&addr)
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            let _ = stream.set_nodelay(true);
+            let (sender, conn) = http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake {addr}: {e}"))?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+        }
+        let sender = self.sender.as_mut().expect("just set");
+        sender.ready().await.map_err(|e| e.to_string())?;
+        Ok(sender)
+    }
+
+    fn request(&self, args: &Args) -> Request<Full<Bytes>> {
+        let uri = &self.target.uri;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .body(Full::new(args.body.clone()))
+            .expect("valid request");
+        let h = req.headers_mut();
+        h.insert(
+            HOST,
+            HeaderValue::from_str(uri.authority().expect("checked").as_str()).expect("host"),
+        );
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(CONTENT_LENGTH, HeaderValue::from(args.body.len()));
+        for (k, v) in &args.headers {
+            h.insert(k.clone(), v.clone());
+        }
+        req
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    // Nearest rank.
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn json_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.1}")
+    } else {
+        "null".into()
+    }
+}
+
+/// One full round trip; the time from sending to the last body byte.
+async fn round_trip(conn: &mut Conn, args: &Args) -> Result<Duration, String> {
+    let req = conn.request(args);
+    let sender = conn.sender().await?;
+    let start = Instant::now();
+    let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed();
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+        return Err(format!("HTTP {status}: {text}"));
+    }
+    Ok(elapsed)
+}
+
+async fn latency(args: Args) -> Result<(), String> {
+    let args = std::sync::Arc::new(args);
+    let t = args.targets.len();
+    let mut tasks = Vec::new();
+    for worker in 0..args.concurrency {
+        let args = args.clone();
+        // Each worker owns one connection per target and walks the targets in
+        // turn, starting at a different one so workers stay interleaved.
+        tasks.push(tokio::spawn(async move {
+            let mut conns: Vec<Conn> = args.targets.iter().cloned().map(Conn::new).collect();
+            let mut samples: Vec<Vec<f64>> = vec![Vec::new(); t];
+            let mut errors = vec![0usize; t];
+            let mut first_error: Option<String> = None;
+            let mut sent = vec![0usize; t];
+            let per_worker = |total: usize| {
+                total / args.concurrency + usize::from(worker < total % args.concurrency)
+            };
+            let (warm, count) = (per_worker(args.warmup), per_worker(args.count));
+            for i in 0..(warm + count) * t {
+                let k = (i + worker) % t;
+                sent[k] += 1;
+                match round_trip(&mut conns[k], &args).await {
+                    Ok(d) if i >= warm * t => samples[k].push(us(d)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        errors[k] += 1;
+                        conns[k].sender = None;
+                        first_error.get_or_insert(format!("{}: {e}", conns[k].target.name));
+                    }
+                }
+            }
+            (samples, errors, sent, first_error)
+        }));
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); t];
+    let mut errors = vec![0usize; t];
+    let mut sent = vec![0usize; t];
+    for task in tasks {
+        let (s, e, n, first) = task.await.map_err(|e| e.to_string())?;
+        for k in 0..t {
+            samples[k].extend(&s[k]);
+            errors[k] += e[k];
+            sent[k] += n[k];
+        }
+        if let Some(first) = first {
+            eprintln!("probe: {first}");
+        }
+    }
+    for (k, target) in args.targets.iter().enumerate() {
+        let s = &mut samples[k];
+        s.sort_by(f64::total_cmp);
+        println!(
+            "{{\"target\":\"{}\",\"sent\":{},\"n\":{},\"errors\":{},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"mean_us\":{},\"max_us\":{}}}",
+            target.name,
+            sent[k],
+            s.len(),
+            errors[k],
+            json_num(percentile(s, 50.0)),
+            json_num(percentile(s, 90.0)),
+            json_num(percentile(s, 99.0)),
+            json_num(mean(s)),
+            json_num(s.last().copied().unwrap_or(f64::NAN)),
+        );
+    }
+    Ok(())
+}
+
+/// Timings of one stream.
+struct StreamTiming {
+    headers: Duration,
+    /// Arrival of each content delta, from the request's start.
+    deltas: Vec<Duration>,
+}
+
+/// Whether an SSE event carries a non-empty content delta (OpenAI chat
+/// chunk `"delta":{"content":"…"}`; the role chunk's `"content":""` is not one).
+fn is_content_delta(event: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"\"content\":\"";
+    event
+        .windows(NEEDLE.len())
+        .position(|w| w == NEEDLE)
+        .is_some_and(|at| event.get(at + NEEDLE.len()).is_some_and(|&c| c != b'"'))
+}
+
+async fn one_stream(conn: &mut Conn, args: &Args) -> Result<StreamTiming, String> {
+    let req = conn.request(args);
+    let sender = conn.sender().await?;
+    let start = Instant::now();
+    let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let headers = start.elapsed();
+    if !res.status().is_success() {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    let mut body = res.into_body();
+    let mut buf = BytesMut::new();
+    let mut deltas = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        let at = start.elapsed();
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        // Every complete event in the buffer arrived with this frame.
+        while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+            let event = buf.split_to(end + 2);
+            if is_content_delta(&event) {
+                deltas.push(at);
+            }
+        }
+    }
+    Ok(StreamTiming { headers, deltas })
+}
+
+async fn stream(args: Args) -> Result<(), String> {
+    let t = args.targets.len();
+    let mut conns: Vec<Conn> = args.targets.iter().cloned().map(Conn::new).collect();
+    let mut ttft: Vec<Vec<f64>> = vec![Vec::new(); t];
+    let mut head: Vec<Vec<f64>> = vec![Vec::new(); t];
+    let mut gaps: Vec<Vec<f64>> = vec![Vec::new(); t];
+    let mut deltas: Vec<Vec<usize>> = vec![Vec::new(); t];
+    let mut errors = vec![0usize; t];
+    let mut sent = vec![0usize; t];
+    for i in 0..(args.warmup + args.count) * t {
+        let k = i % t;
+        sent[k] += 1;
+        match one_stream(&mut conns[k], &args).await {
+            Ok(timing) if i >= args.warmup * t => {
+                head[k].push(us(timing.headers));
+                if let Some(first) = timing.deltas.first() {
+                    ttft[k].push(us(*first));
+                }
+                for pair in timing.deltas.windows(2) {
+                    gaps[k].push(us(pair[1] - pair[0]));
+                }
+                deltas[k].push(timing.deltas.len());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                errors[k] += 1;
+                conns[k].sender = None;
+                eprintln!("probe: {}: {e}", conns[k].target.name);
+            }
+        }
+    }
+    for (k, target) in args.targets.iter().enumerate() {
+        ttft[k].sort_by(f64::total_cmp);
+        gaps[k].sort_by(f64::total_cmp);
+        let per_stream = if deltas[k].is_empty() {
+            0.0
+        } else {
+            deltas[k].iter().sum::<usize>() as f64 / deltas[k].len() as f64
+        };
+        let mut line = String::new();
+        let _ = write!(
+            line,
+            "{{\"target\":\"{}\",\"sent\":{},\"streams\":{},\"errors\":{},\"deltas_per_stream\":{:.1},\
+             \"headers_mean_us\":{},\"ttft_mean_us\":{},\"ttft_p50_us\":{},\"ttft_max_us\":{},\
+             \"gap_mean_us\":{},\"gap_p50_us\":{},\"gap_p99_us\":{},\"gap_max_us\":{}}}",
+            target.name,
+            sent[k],
+            ttft[k].len(),
+            errors[k],
+            per_stream,
+            json_num(mean(&head[k])),
+            json_num(mean(&ttft[k])),
+            json_num(percentile(&ttft[k], 50.0)),
+            json_num(ttft[k].last().copied().unwrap_or(f64::NAN)),
+            json_num(mean(&gaps[k])),
+            json_num(percentile(&gaps[k], 50.0)),
+            json_num(percentile(&gaps[k], 99.0)),
+            json_num(gaps[k].last().copied().unwrap_or(f64::NAN)),
+        );
+        println!("{line}");
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("airlock-bench-probe: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = if args.mode == "latency" {
+        latency(args).await
+    } else {
+        stream(args).await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("airlock-bench-probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_deltas_are_told_from_the_role_chunk() {
+        assert!(is_content_delta(
+            br#"data: {"choices":[{"delta":{"content":"w1"}}]}"#
+        ));
+        assert!(!is_content_delta(
+            br#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#
+        ));
+        assert!(!is_content_delta(br#"data: {"choices":[{"delta":{}}]}"#));
+        assert!(!is_content_delta(b"data: [DONE]"));
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+    }
+}
