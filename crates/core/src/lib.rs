@@ -14,6 +14,7 @@ pub mod money;
 pub mod pricing;
 pub mod reason;
 pub mod sse;
+pub mod tokens;
 pub mod usage;
 pub mod window;
 

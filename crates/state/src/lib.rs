@@ -10,5 +10,6 @@ pub mod ledger;
 
 pub use counters::{Counters, CountersError, Decision, MemoryCounters};
 pub use ledger::{
-    EventQuery, EventSlot, GroupBy, Ledger, LedgerError, StoredKey, UsageQuery, UsageRow,
+    EventQuery, EventSlot, GroupBy, Ledger, LedgerError, StoredKey, Suspension, UsageQuery,
+    UsageRow,
 };

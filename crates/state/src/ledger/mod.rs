@@ -98,6 +98,23 @@ pub trait LedgerStore: Send + 'static {
     fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError>;
     fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError>;
     fn insert_key(&mut self, key: &StoredKey) -> Result<(), LedgerError>;
+    /// Sets when key `id` stops working; `false` when there is no such key.
+    fn revoke_key(&mut self, id: &str, at_ms: u64) -> Result<bool, LedgerError>;
+    fn suspensions(&mut self) -> Result<Vec<Suspension>, LedgerError>;
+    /// Records a suspension, or with `None` lifts the one on `agent`.
+    fn set_suspension(
+        &mut self,
+        agent: &str,
+        suspension: Option<&Suspension>,
+    ) -> Result<(), LedgerError>;
+}
+
+/// An agent refused until an operator resumes it, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Suspension {
+    pub agent: String,
+    pub since_ms: u64,
+    pub reason: String,
 }
 
 enum Command {
@@ -232,6 +249,23 @@ impl Ledger {
 
     pub async fn insert_key(&self, key: StoredKey) -> Result<(), LedgerError> {
         self.read(move |s| s.insert_key(&key)).await
+    }
+
+    pub async fn revoke_key(&self, id: String, at_ms: u64) -> Result<bool, LedgerError> {
+        self.read(move |s| s.revoke_key(&id, at_ms)).await
+    }
+
+    pub async fn suspensions(&self) -> Result<Vec<Suspension>, LedgerError> {
+        self.read(|s| s.suspensions()).await
+    }
+
+    pub async fn set_suspension(
+        &self,
+        agent: String,
+        suspension: Option<Suspension>,
+    ) -> Result<(), LedgerError> {
+        self.read(move |s| s.set_suspension(&agent, suspension.as_ref()))
+            .await
     }
 }
 

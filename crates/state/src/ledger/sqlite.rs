@@ -7,10 +7,11 @@ use airlock_core::keys::KeyDigest;
 use airlock_core::{Event, Kind, Outcome, Usage};
 use rusqlite::{Connection, Row, params, params_from_iter};
 
-use super::{EventQuery, LedgerError, LedgerStore, StoredKey, UsageQuery, UsageRow};
+use super::{EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow};
 
 /// Applied in order; `user_version` records how many have run.
-const MIGRATIONS: &[&str] = &["CREATE TABLE events (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE events (
         id TEXT PRIMARY KEY,
         ts_ms INTEGER NOT NULL,
         agent TEXT, team TEXT,
@@ -37,7 +38,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE events (
         digest TEXT NOT NULL UNIQUE,
         created_ms INTEGER NOT NULL,
         revoked_ms INTEGER
-     );"];
+     );",
+    "CREATE TABLE suspensions (
+        agent TEXT PRIMARY KEY,
+        since_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL
+     );",
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -241,6 +248,47 @@ impl LedgerStore for SqliteStore {
             "INSERT INTO agent_keys (id, agent, digest, created_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![key.id, key.agent, key.digest.to_string(), key.created_ms as i64, key.revoked_ms.map(|v| v as i64)],
         )?;
+        Ok(())
+    }
+
+    fn revoke_key(&mut self, id: &str, at_ms: u64) -> Result<bool, LedgerError> {
+        // An earlier revocation stands: rotating a key twice never extends its life.
+        let n = self.conn.execute(
+            "UPDATE agent_keys SET revoked_ms = MIN(COALESCE(revoked_ms, ?2), ?2) WHERE id = ?1",
+            params![id, at_ms as i64],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn suspensions(&mut self) -> Result<Vec<Suspension>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT agent, since_ms, reason FROM suspensions ORDER BY agent")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Suspension {
+                agent: r.get(0)?,
+                since_ms: r.get::<_, i64>(1)? as u64,
+                reason: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_suspension(
+        &mut self,
+        agent: &str,
+        suspension: Option<&Suspension>,
+    ) -> Result<(), LedgerError> {
+        match suspension {
+            Some(s) => self.conn.execute(
+                "INSERT INTO suspensions (agent, since_ms, reason) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (agent) DO NOTHING",
+                params![agent, s.since_ms as i64, s.reason],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM suspensions WHERE agent = ?1", [agent])?,
+        };
         Ok(())
     }
 }

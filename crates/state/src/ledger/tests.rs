@@ -165,6 +165,44 @@ async fn keys_are_stored_as_digests() {
     assert_eq!(Ledger::open(&url).unwrap().keys().await.unwrap().len(), 1);
 }
 
+#[tokio::test]
+async fn revocations_and_suspensions_persist() {
+    let url = temp_db("revoke");
+    let ledger = Ledger::open(&url).unwrap();
+    let key = StoredKey {
+        id: "k1".into(),
+        agent: "a".into(),
+        digest: KeyDigest::of("al-x"),
+        created_ms: 1,
+        revoked_ms: None,
+    };
+    ledger.insert_key(key).await.unwrap();
+    assert!(ledger.revoke_key("k1".into(), 500).await.unwrap());
+    assert!(ledger.revoke_key("k1".into(), 900).await.unwrap());
+    assert_eq!(
+        ledger.keys().await.unwrap()[0].revoked_ms,
+        Some(500),
+        "a later rotation never extends a key"
+    );
+    assert!(!ledger.revoke_key("nope".into(), 1).await.unwrap());
+
+    let s = Suspension {
+        agent: "a".into(),
+        since_ms: 7,
+        reason: "velocity".into(),
+    };
+    ledger
+        .set_suspension("a".into(), Some(s.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        Ledger::open(&url).unwrap().suspensions().await.unwrap(),
+        vec![s]
+    );
+    ledger.set_suspension("a".into(), None).await.unwrap();
+    assert!(ledger.suspensions().await.unwrap().is_empty());
+}
+
 #[test]
 fn unsupported_urls_are_named() {
     assert!(matches!(
@@ -198,6 +236,15 @@ impl LedgerStore for Gated {
         Ok(Vec::new())
     }
     fn insert_key(&mut self, _: &StoredKey) -> Result<(), LedgerError> {
+        Ok(())
+    }
+    fn revoke_key(&mut self, _: &str, _: u64) -> Result<bool, LedgerError> {
+        Ok(false)
+    }
+    fn suspensions(&mut self) -> Result<Vec<Suspension>, LedgerError> {
+        Ok(Vec::new())
+    }
+    fn set_suspension(&mut self, _: &str, _: Option<&Suspension>) -> Result<(), LedgerError> {
         Ok(())
     }
 }
