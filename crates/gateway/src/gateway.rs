@@ -1,14 +1,15 @@
 //! The state every request sees: the current config snapshot (swapped whole on reload,
-//! never locked), the ledger, metrics and the upstream client.
+//! never locked), the ledger, the counters, metrics and the upstream client.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use airlock_core::{Config, Event};
-use airlock_state::{EventSlot, Ledger, StoredKey};
+use airlock_state::{Counters, EventSlot, Ledger, StoredKey, Suspension};
 use arc_swap::ArcSwap;
 
+use crate::controls::now_ms;
 use crate::identity::KeyRing;
 use crate::metrics::Metrics;
 use crate::upstream::{self, Client};
@@ -21,8 +22,10 @@ pub struct Runtime {
 
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
-    stored_keys: Vec<StoredKey>,
+    /// Keys made at run time, as last read from the ledger.
+    stored_keys: ArcSwap<Vec<StoredKey>>,
     pub(crate) ledger: Ledger,
+    pub(crate) counters: Counters,
     pub(crate) metrics: Metrics,
     pub(crate) upstream: Client,
     pub(crate) admin_token: String,
@@ -34,16 +37,18 @@ impl Gateway {
     pub fn new(
         config: Config,
         ledger: Ledger,
+        counters: Counters,
         stored_keys: Vec<StoredKey>,
         admin_token: String,
     ) -> Arc<Gateway> {
-        let keys = KeyRing::build(&config, &stored_keys);
+        let keys = KeyRing::build(&config, &stored_keys, now_ms());
         let mut prefix = [0u8; 4];
         getrandom::fill(&mut prefix).expect("the OS random source is available");
         Arc::new(Gateway {
             runtime: ArcSwap::from_pointee(Runtime { config, keys }),
-            stored_keys,
+            stored_keys: ArcSwap::from_pointee(stored_keys),
             ledger,
+            counters,
             metrics: Metrics::default(),
             upstream: upstream::client(),
             admin_token,
@@ -58,8 +63,60 @@ impl Gateway {
 
     /// Swaps in a new config; calls in flight finish on the snapshot they started with.
     pub fn apply(&self, config: Config) {
-        let keys = KeyRing::build(&config, &self.stored_keys);
+        let keys = KeyRing::build(&config, &self.stored_keys.load(), now_ms());
         self.runtime.store(Arc::new(Runtime { config, keys }));
+    }
+
+    /// Re-reads runtime keys from the ledger (new, rotated, revoked ones, also those made
+    /// by other replicas) and rebuilds the key ring; grace periods that ended take effect.
+    pub async fn refresh_keys(&self) {
+        match self.ledger.keys().await {
+            Ok(keys) => {
+                self.stored_keys.store(Arc::new(keys));
+                self.apply(self.runtime().config.clone());
+            }
+            Err(e) => tracing::warn!(error = %e, "could not re-read agent keys from the ledger"),
+        }
+    }
+
+    /// Puts the ledger's suspensions into the counters: the kill switch survives restarts.
+    pub async fn restore(&self) {
+        match self.ledger.suspensions().await {
+            Ok(list) => {
+                for s in list {
+                    if let Err(e) = self.counters.set_suspended(&s.agent, true).await {
+                        tracing::error!(error = %e, agent = %s.agent, "could not restore a suspension");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not read suspensions from the ledger"),
+        }
+    }
+
+    /// The kill switch: every later call of `agent` is refused until it is resumed.
+    pub async fn suspend(&self, agent: &str, reason: &str) {
+        tracing::warn!(agent, reason, "agent suspended");
+        if let Err(e) = self.counters.set_suspended(agent, true).await {
+            tracing::error!(error = %e, agent, "could not set the suspension in the counters");
+        }
+        let record = Suspension {
+            agent: agent.into(),
+            since_ms: now_ms(),
+            reason: reason.into(),
+        };
+        if let Err(e) = self.ledger.set_suspension(agent.into(), Some(record)).await {
+            tracing::error!(error = %e, agent, "could not record the suspension in the ledger");
+        }
+    }
+
+    pub async fn resume(&self, agent: &str) {
+        tracing::info!(agent, "agent resumed");
+        if let Err(e) = self.counters.set_suspended(agent, false).await {
+            tracing::error!(error = %e, agent, "could not lift the suspension in the counters");
+        }
+        if let Err(e) = self.ledger.set_suspension(agent.into(), None).await {
+            tracing::error!(error = %e, agent, "could not lift the suspension in the ledger");
+        }
     }
 
     /// A unique event id: a random per-process prefix (so replicas never collide) and a

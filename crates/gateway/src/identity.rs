@@ -16,7 +16,9 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn build(config: &Config, stored: &[StoredKey]) -> KeyRing {
+    /// Config keys, and stored keys not revoked by `now_ms` (a rotated key keeps working
+    /// until its grace period ends).
+    pub fn build(config: &Config, stored: &[StoredKey], now_ms: u64) -> KeyRing {
         let mut by_digest = HashMap::new();
         for agent in &config.agents {
             let shared = Arc::new(agent.clone());
@@ -25,7 +27,7 @@ impl KeyRing {
             }
             for k in stored
                 .iter()
-                .filter(|k| k.agent == agent.id && k.revoked_ms.is_none())
+                .filter(|k| k.agent == agent.id && k.revoked_ms.is_none_or(|r| r > now_ms))
             {
                 by_digest.insert(k.digest, (k.digest, shared.clone()));
             }
@@ -116,7 +118,7 @@ mod tests {
                 revoked_ms: None,
             },
         ];
-        let ring = KeyRing::build(&cfg, &stored);
+        let ring = KeyRing::build(&cfg, &stored, 1);
         assert_eq!(ring.identify("al-config").unwrap().id, "bot");
         assert_eq!(ring.identify("al-stored").unwrap().id, "other");
         assert!(ring.identify("al-revoked").is_none());

@@ -5,6 +5,7 @@
 //! forward → settle. The admin listener ([`admin`]) is separate from the agent-facing one.
 
 pub mod admin;
+mod controls;
 mod gateway;
 mod http;
 mod identity;

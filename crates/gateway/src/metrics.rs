@@ -56,6 +56,7 @@ pub struct Metrics {
     duration: Family<ModelLabels, Histogram, fn() -> Histogram>,
     upstream: Family<ModelLabels, Histogram, fn() -> Histogram>,
     overhead: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    counters_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -69,6 +70,7 @@ impl Default for Metrics {
             duration: Family::new_with_constructor(seconds_histogram),
             upstream: Family::new_with_constructor(seconds_histogram),
             overhead: Family::new_with_constructor(seconds_histogram),
+            counters_failures: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -105,6 +107,11 @@ impl Default for Metrics {
             "airlock_overhead_seconds",
             "Time Airlock added before the response started (total minus upstream wait)",
             m.overhead.clone(),
+        );
+        registry.register(
+            "airlock_counters_failures",
+            "Decisions or settlements the counters store could not serve",
+            m.counters_failures.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -171,6 +178,10 @@ impl Metrics {
                 .get_or_create(&labels)
                 .observe(o.as_secs_f64());
         }
+    }
+
+    pub fn counters_failure(&self) {
+        self.counters_failures.inc();
     }
 
     pub fn render(&self) -> String {

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use airlock_core::admission::Plan;
 use airlock_core::config::{Agent, Target};
 use airlock_core::glob;
 use airlock_core::{Denial, Event, Kind, Outcome, Reason, Usage};
@@ -20,6 +21,7 @@ use airlock_state::EventSlot;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
+use crate::controls;
 use crate::gateway::{Gateway, Runtime};
 use crate::identity::presented_key;
 
@@ -39,6 +41,8 @@ pub struct Call {
     pub upstream_wait: Option<Duration>,
     /// When the response headers were handed to the client.
     responded: Option<Instant>,
+    /// The admitted plan of counter charges, settled with the real cost.
+    pub plan: Option<Plan>,
     pub extra: Map<String, Value>,
 }
 
@@ -99,6 +103,7 @@ impl CallGuard {
             bytes_in: 0,
             upstream_wait: None,
             responded: None,
+            plan: None,
             extra: Map::new(),
         };
         CallGuard {
@@ -166,9 +171,9 @@ impl Drop for CallGuard {
 }
 
 fn settle(
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     runtime: &Runtime,
-    call: Call,
+    mut call: Call,
     slot: Option<EventSlot>,
     ending: Ending,
 ) {
@@ -182,6 +187,18 @@ fn settle(
         Some(_) if ending.status == 499 => Outcome::Cancelled,
         Some(r) => r.outcome(),
     };
+    if let (Some(plan), Some(agent)) = (call.plan.take(), call.agent.as_ref()) {
+        let tokens = ending.usage.input_tokens + ending.usage.output_tokens;
+        let failed = outcome == Outcome::Failed;
+        controls::settled(
+            gateway.clone(),
+            agent.id.clone(),
+            plan,
+            cost_nanos,
+            tokens,
+            failed,
+        );
+    }
     let overhead = call
         .responded
         .map(|r| (r - call.started).saturating_sub(call.upstream_wait.unwrap_or_default()));

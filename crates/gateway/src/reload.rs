@@ -1,5 +1,7 @@
 //! Hot reload: the config file is polled for changes; a valid new file is swapped in
-//! atomically, an invalid one is logged and the running config keeps serving.
+//! atomically, an invalid one is logged and the running config keeps serving. Runtime
+//! keys are re-read from the ledger every second, so a key made, rotated or revoked on any
+//! replica holds on every replica within a second.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +53,18 @@ pub async fn watch(gateway: Arc<Gateway>, path: PathBuf, mut stopped: watch::Rec
             Err(e) => {
                 tracing::error!(path = %path.display(), "config reload rejected; keeping the running config: {e}");
             }
+        }
+    }
+}
+
+/// How often runtime keys are re-read from the ledger.
+const KEYS_EVERY: Duration = Duration::from_secs(1);
+
+pub async fn refresh_keys(gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(KEYS_EVERY) => gateway.refresh_keys().await,
+            _ = stopped.changed() => return,
         }
     }
 }

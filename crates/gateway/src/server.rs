@@ -83,6 +83,12 @@ pub async fn start(
     let admin = bind("admin", listen.admin).await?;
     let (gateway_addr, admin_addr) = (local(&agents, listen.gateway), local(&admin, listen.admin));
     let (stop, stopped) = watch::channel(false);
+    gateway.restore().await;
+    // The tokenizer tables take a moment to load: not on the first budgeted call.
+    let config = &gateway.runtime().config;
+    if config.agents.iter().any(|a| crate::controls::Needs::of(config, a).estimate) {
+        tokio::task::spawn_blocking(airlock_core::tokens::warm_up);
+    }
 
     let mut tasks = vec![
         tokio::spawn(accept(
@@ -100,6 +106,10 @@ pub async fn start(
             grace,
         )),
     ];
+    tasks.push(tokio::spawn(reload::refresh_keys(
+        gateway.clone(),
+        stopped.clone(),
+    )));
     if let Some(path) = config_path {
         tasks.push(tokio::spawn(reload::watch(gateway.clone(), path, stopped)));
     }

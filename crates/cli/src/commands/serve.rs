@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use airlock_core::config::DEFAULT_AGENT;
 use airlock_core::keys::KeyDigest;
 use airlock_gateway::{Gateway, new_key, start};
-use airlock_state::{Ledger, StoredKey};
+use airlock_state::{Counters, Ledger, StoredKey};
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -57,7 +57,9 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             }
         };
 
-        let gateway = Gateway::new(config, ledger, stored, admin_token);
+        let counters = Counters::open(&config.state.counters)
+            .with_context(|| format!("cannot open the counters store {}", config.state.counters))?;
+        let gateway = Gateway::new(config, ledger, counters, stored, admin_token);
         let running = start(gateway, config_path, SHUTDOWN_GRACE).await?;
         let base = format!("http://{}", running.gateway_addr);
         if builtin {

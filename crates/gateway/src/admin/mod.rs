@@ -12,12 +12,14 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::gateway::Gateway;
-use crate::http::{Body, json_response, query_params, text_response};
+use crate::http::{Body, json_response, query_params, read_body, text_response};
+
+mod operator;
 
 pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().trim_end_matches('/');
-    match (req.method(), path) {
-        (&Method::GET, "/healthz") => text_response(StatusCode::OK, "ok\n"),
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => return text_response(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
             let mut res = text_response(StatusCode::OK, gateway.metrics.render());
             res.headers_mut().insert(
@@ -26,33 +28,56 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 ),
             );
-            res
+            return res;
         }
-        (_, p) if p.starts_with("/api/") => {
-            if !authorised(&gateway, req.headers()) {
-                let mut res = error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "send Authorization: Bearer $AIRLOCK_ADMIN_TOKEN",
-                );
-                res.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"airlock-admin\""),
-                );
-                return res;
-            }
-            let params = query_params(req.uri());
-            match (req.method(), p) {
-                (&Method::GET, "/api/events") => events(&gateway, &params).await,
-                (&Method::GET, "/api/usage") => usage(&gateway, &params).await,
-                _ => error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no such admin API route",
-                ),
-            }
+        (_, p) if !p.starts_with("/api/") => {
+            return error(StatusCode::NOT_FOUND, "not_found", "no such admin route");
         }
-        _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin route"),
+        _ => {}
+    }
+    if !authorised(&gateway, req.headers()) {
+        let mut res = error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer $AIRLOCK_ADMIN_TOKEN",
+        );
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"airlock-admin\""),
+        );
+        return res;
+    }
+    let params = query_params(req.uri());
+    let method = req.method().clone();
+    let body = match read_body(req.into_body(), None, ADMIN_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "admin requests are small JSON documents",
+            );
+        }
+    };
+    let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["events"]) => events(&gateway, &params).await,
+        (&Method::GET, ["usage"]) => usage(&gateway, &params).await,
+        (&Method::GET, ["agents"]) => operator::agents(&gateway).await,
+        (&Method::POST, ["agents", id, "suspend"]) => {
+            operator::set_suspended(&gateway, id, true, &body).await
+        }
+        (&Method::POST, ["agents", id, "resume"]) => {
+            operator::set_suspended(&gateway, id, false, &body).await
+        }
+        (&Method::GET, ["keys"]) => operator::keys(&gateway).await,
+        (&Method::POST, ["keys"]) => operator::create_key(&gateway, &body).await,
+        (&Method::DELETE, ["keys", id]) => operator::revoke_key(&gateway, id).await,
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such admin API route",
+        ),
     }
 }
 
@@ -65,6 +90,9 @@ fn authorised(gateway: &Gateway, headers: &http::HeaderMap) -> bool {
     !gateway.admin_token.is_empty()
         && bool::from(presented.as_bytes().ct_eq(gateway.admin_token.as_bytes()))
 }
+
+/// Largest admin request body.
+const ADMIN_BODY_LIMIT: u64 = 64 * 1024;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     json_response(

@@ -58,6 +58,18 @@ impl Api {
         }
     }
 
+    /// Where an output limit goes for a provider of `kind` (OpenAI's reasoning models
+    /// refuse the older `max_tokens`; compatible servers mostly know only that one).
+    pub fn output_limit_field(self, kind: ProviderKind) -> Option<&'static str> {
+        match (self, kind) {
+            (Api::ChatCompletions, ProviderKind::Openai) => Some("max_completion_tokens"),
+            (Api::ChatCompletions, _) => Some("max_tokens"),
+            (Api::Responses, _) => Some("max_output_tokens"),
+            (Api::Messages, _) => Some("max_tokens"),
+            (Api::Embeddings, _) => None,
+        }
+    }
+
     /// Whether a provider of `kind` speaks this API. Airlock relays wire formats; it does
     /// not translate between them (see README: "One API per provider kind").
     pub fn served_by(self, kind: ProviderKind) -> bool {
@@ -108,6 +120,9 @@ pub struct LlmRequest {
     pub stream: bool,
     /// Airlock added `stream_options.include_usage`; the usage chunk is hidden from the client.
     pub injected_usage: bool,
+    /// An output limit Airlock adds because the request set none and a budget reserved
+    /// this much: the reservation stays a true upper bound.
+    pub output_cap: Option<u32>,
     original: Bytes,
     members: Members,
 }
@@ -144,6 +159,7 @@ impl LlmRequest {
             model,
             stream,
             injected_usage,
+            output_cap: None,
             original: body,
             members,
         })
@@ -164,10 +180,34 @@ impl LlmRequest {
         prompt.div_ceil(4)
     }
 
+    /// The body as the client sent it.
+    pub fn original(&self) -> &[u8] {
+        &self.original
+    }
+
+    /// A top-level member as raw JSON.
+    pub fn member(&self, name: &str) -> Option<&RawValue> {
+        self.members.get(name)
+    }
+
+    /// The output limit the request sets itself, if any.
+    pub fn declared_max_output(&self) -> Option<u64> {
+        let fields: &[&str] = match self.api {
+            Api::ChatCompletions => &["max_completion_tokens", "max_tokens"],
+            Api::Responses => &["max_output_tokens"],
+            Api::Messages => &["max_tokens"],
+            Api::Embeddings => return Some(0),
+        };
+        fields.iter().find_map(|f| {
+            self.member(f)
+                .and_then(|v| serde_json::from_str::<u64>(v.get()).ok())
+        })
+    }
+
     /// The body to send for `upstream_model`: the client's bytes as they came when nothing
     /// changes, otherwise the same members with `model` (and `stream_options`) replaced.
-    pub fn body_for(&self, upstream_model: &str) -> Bytes {
-        if upstream_model == self.model && !self.injected_usage {
+    pub fn body_for(&self, upstream_model: &str, kind: ProviderKind) -> Bytes {
+        if upstream_model == self.model && !self.injected_usage && self.output_cap.is_none() {
             return self.original.clone();
         }
         let mut out = Vec::with_capacity(self.original.len() + 48);
@@ -197,6 +237,9 @@ impl LlmRequest {
                 "stream_options",
                 r#"{"include_usage":true}"#,
             );
+        }
+        if let (Some(cap), Some(field)) = (self.output_cap, self.api.output_limit_field(kind)) {
+            push_member(&mut out, &mut first, field, &cap.to_string());
         }
         out.push(b'}');
         Bytes::from(out)
@@ -278,7 +321,7 @@ mod tests {
             br#"{"model":"gpt-4o-mini", "messages":[{"role":"user","content":"hi"}]}"#,
         );
         let r = LlmRequest::classify(Api::ChatCompletions, raw.clone()).unwrap();
-        assert_eq!(r.body_for("gpt-4o-mini"), raw);
+        assert_eq!(r.body_for("gpt-4o-mini", ProviderKind::Openai), raw);
     }
 
     #[test]
@@ -286,8 +329,10 @@ mod tests {
         let raw = br#"{"temperature":0.5,"model":"alias","messages":[ {"role":"user"} ]}"#;
         let r = LlmRequest::classify(Api::ChatCompletions, Bytes::from_static(raw)).unwrap();
         assert_eq!(
-            r.body_for("real-model"),
-            Bytes::from_static(br#"{"temperature":0.5,"model":"real-model","messages":[ {"role":"user"} ]}"#),
+            r.body_for("real-model", ProviderKind::Openai),
+            Bytes::from_static(
+                br#"{"temperature":0.5,"model":"real-model","messages":[ {"role":"user"} ]}"#
+            ),
             "members keep their order and their bytes"
         );
     }
@@ -299,14 +344,14 @@ mod tests {
             json!({"model": "m", "messages": [], "stream": true}),
         );
         assert!(r.injected_usage);
-        let out: Value = serde_json::from_slice(&r.body_for("m")).unwrap();
+        let out: Value = serde_json::from_slice(&r.body_for("m", ProviderKind::Openai)).unwrap();
         assert_eq!(out["stream_options"], json!({"include_usage": true}));
 
         let r = classify(
             Api::ChatCompletions,
             json!({"model": "m", "messages": [], "stream": true, "stream_options": {"include_obfuscation": false}}),
         );
-        let out: Value = serde_json::from_slice(&r.body_for("m")).unwrap();
+        let out: Value = serde_json::from_slice(&r.body_for("m", ProviderKind::Openai)).unwrap();
         assert_eq!(
             out["stream_options"],
             json!({"include_usage": true, "include_obfuscation": false})

@@ -119,7 +119,7 @@ fn build(
     client: &HeaderMap,
 ) -> Result<Request<Full<bytes::Bytes>>, Denial> {
     let url = format!("{}{}", provider.base_url, request.api.upstream_path());
-    let body = request.body_for(&target.model);
+    let body = request.body_for(&target.model, provider.kind);
     let mut req = Request::builder().method(Method::POST).uri(&url);
     let headers = req.headers_mut().expect("a fresh builder has headers");
     for (name, value) in client {

@@ -5,11 +5,13 @@
 
 pub mod classify;
 pub mod errors;
+mod estimate;
 mod forward;
 mod meter;
 
 use std::sync::Arc;
 
+use airlock_core::fingerprint::fingerprint;
 use airlock_core::{Denial, Kind, Reason};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body as _;
@@ -17,6 +19,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
 
+use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{Body, ReadError, content_length, json_response, read_body};
 use crate::pipeline::{CallGuard, Ending, decide_model};
@@ -148,6 +151,26 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
             ),
         ));
     }
+
+    // Stage 3, shared by every protocol: kill switch, budgets, rate limits, loop guard.
+    let needs = Needs::of(&runtime.config, &agent);
+    let mut request = request;
+    let estimate = if needs.estimate {
+        estimate::estimate(&mut request, &usable, &runtime.config)
+    } else {
+        Estimate::default()
+    };
+    let fingerprint = needs.fingerprint.then(|| {
+        let body: Option<serde_json::Value> = serde_json::from_slice(request.original()).ok();
+        fingerprint(
+            &agent.id,
+            Kind::Llm,
+            &request.model,
+            api.operation(),
+            body.as_ref(),
+        )
+    });
+    controls::admit(guard, &agent, fingerprint, estimate).await?;
 
     let response = forward::forward(guard, &request, &parts.headers, &usable).await?;
     let status = response.status().as_u16();

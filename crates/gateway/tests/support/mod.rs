@@ -65,7 +65,8 @@ agents:
     let config =
         Config::parse(&yaml, &|_| None).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
     let ledger = Ledger::open(&config.state.ledger).unwrap();
-    let gateway: Arc<Gateway> = Gateway::new(config, ledger, Vec::new(), ADMIN.into());
+    let counters = airlock_state::Counters::open("memory").unwrap();
+    let gateway: Arc<Gateway> = Gateway::new(config, ledger, counters, Vec::new(), ADMIN.into());
     let running = start(gateway, None, Duration::from_secs(5)).await.unwrap();
     let mut http = HttpConnector::new();
     http.set_nodelay(true);

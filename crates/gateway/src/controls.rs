@@ -1,0 +1,198 @@
+//! Stage 3's shared half, the same for every protocol: the kill switch, budgets, rate
+//! limits and the loop guard. The plan is pure (`airlock_core::admission`); the counters
+//! store applies it atomically; settlement corrects reservations to the real cost off the
+//! request path and trips the spend-velocity guard.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use airlock_core::admission::{Facts, Plan, cycle, explain};
+use airlock_core::config::policy::GuardMode;
+use airlock_core::config::{Agent, Config, CounterFailure};
+use airlock_core::money::format_usd;
+use airlock_core::{Denial, Reason};
+use airlock_state::Decision;
+use serde_json::Value;
+
+use crate::gateway::Gateway;
+use crate::pipeline::CallGuard;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The worst case of a call, reserved before it is forwarded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Estimate {
+    pub nanos: u64,
+    pub tokens: u64,
+}
+
+/// What the controls of `agent` need from an adapter, so nothing is computed in vain.
+pub struct Needs {
+    /// A budget or a tokens-per-minute limit applies: estimate the call.
+    pub estimate: bool,
+    /// A loop rule applies: fingerprint the call.
+    pub fingerprint: bool,
+}
+
+impl Needs {
+    pub fn of(config: &Config, agent: &Agent) -> Needs {
+        let team_budget = agent
+            .team
+            .as_deref()
+            .and_then(|t| config.team(t))
+            .is_some_and(|t| !t.budgets.is_empty());
+        let tpm = agent.rates.overall.tokens_per_minute.is_some()
+            || agent
+                .rates
+                .per_model
+                .iter()
+                .any(|(_, r)| r.tokens_per_minute.is_some());
+        Needs {
+            estimate: !agent.budgets.is_empty() || team_budget || tpm,
+            fingerprint: agent.guards.loops.is_some(),
+        }
+    }
+}
+
+/// Admits the call or says why not. On success the plan rides with the call to settlement.
+pub async fn admit(
+    guard: &mut CallGuard,
+    agent: &Agent,
+    fingerprint: Option<String>,
+    estimate: Estimate,
+) -> Result<(), Denial> {
+    let gateway = guard.gateway().clone();
+    let runtime = guard.runtime().clone();
+    let now = now_ms();
+    let fingerprint = fingerprint.unwrap_or_default();
+    let plan = {
+        let call = guard.call();
+        Plan::build(&Facts {
+            agent,
+            team: agent.team.as_deref().and_then(|t| runtime.config.team(t)),
+            model: call.model.as_deref(),
+            run_id: call.run_id.as_deref(),
+            fingerprint: &fingerprint,
+            estimate_nanos: estimate.nanos,
+            estimate_tokens: estimate.tokens,
+            now_ms: now,
+        })
+    };
+    let decision = match gateway
+        .counters
+        .admit(&agent.id, &plan, &fingerprint, now)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            gateway.metrics.counters_failure();
+            return match runtime.config.state.on_counter_failure {
+                CounterFailure::FailClosed => {
+                    tracing::error!(error = %e, "counters unavailable: refusing (fail_closed)");
+                    Err(Denial::new(
+                        Reason::CountersUnavailable,
+                        "budgets and limits cannot be checked right now",
+                    ))
+                }
+                CounterFailure::FailOpen => {
+                    tracing::warn!(error = %e, "counters unavailable: letting the call through (fail_open)");
+                    Ok(())
+                }
+            };
+        }
+    };
+    match decision {
+        Decision::Suspended => Err(Denial::new(
+            Reason::Suspended,
+            format!(
+                "agent `{}` is suspended; an operator must resume it",
+                agent.id
+            ),
+        )),
+        Decision::Refused { index, current } => Err(explain(&plan.rules[index], current, now)),
+        Decision::Admitted { flagged, recent } => {
+            let mut would_deny: Vec<Value> = flagged
+                .iter()
+                .map(|&(i, current)| {
+                    Value::from(explain(&plan.rules[i], current, now).reason.code())
+                })
+                .collect();
+            if let Some((repeats, mode)) = plan.cycle
+                && let Some(period) = cycle(&recent, repeats)
+            {
+                let denial = Denial::new(
+                    Reason::LoopDetected,
+                    format!(
+                        "this run keeps cycling through the same {period} calls (more than {repeats} rounds)"
+                    ),
+                );
+                if mode == GuardMode::Enforce {
+                    if let Err(e) = gateway.counters.adjust(&plan.release(), now).await {
+                        tracing::warn!(error = %e, "could not release a refused call's charges");
+                    }
+                    return Err(denial);
+                }
+                would_deny.push(Value::from(denial.reason.code()));
+            }
+            let call = guard.call();
+            if !would_deny.is_empty() {
+                // Monitor mode: served, and the event says what enforcement would have done.
+                call.extra
+                    .insert("would_deny".into(), Value::Array(would_deny));
+            }
+            call.plan = Some(plan);
+            Ok(())
+        }
+    }
+}
+
+/// After a call is settled: reservations become the real cost, failures are counted, and
+/// an agent spending faster than its velocity limit is suspended. Runs off the request path.
+pub fn settled(
+    gateway: Arc<Gateway>,
+    agent: String,
+    plan: Plan,
+    cost_nanos: u64,
+    tokens: u64,
+    failed: bool,
+) {
+    let changes = plan.settlement(cost_nanos, tokens, failed);
+    if changes.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        let values = match gateway.counters.adjust(&changes, now_ms()).await {
+            Ok(v) => v,
+            Err(e) => {
+                gateway.metrics.counters_failure();
+                tracing::error!(error = %e, "counters unavailable: settlement not applied");
+                return;
+            }
+        };
+        let Some((key, limit, mode)) = &plan.velocity else {
+            return;
+        };
+        let spent = changes
+            .iter()
+            .zip(&values)
+            .find(|((k, ..), _)| k == key)
+            .map(|(_, v)| *v as u64);
+        if let Some(spent) = spent.filter(|s| s > limit) {
+            let why = format!(
+                "spent ${} within a minute, over its ${}/minute velocity limit",
+                format_usd(spent),
+                format_usd(*limit)
+            );
+            match mode {
+                GuardMode::Enforce => gateway.suspend(&agent, &why).await,
+                GuardMode::Monitor => {
+                    tracing::warn!(agent = %agent, "velocity guard (monitor): {why}")
+                }
+            }
+        }
+    });
+}
