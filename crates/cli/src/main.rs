@@ -2,6 +2,8 @@
 
 mod commands;
 
+use commands::admin;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,6 +37,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The kill switch, on a running gateway (through its admin API).
+    Agents {
+        #[arg(long, env = "AIRLOCK_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
     /// Spend and tokens from the ledger, grouped.
     Usage {
         #[arg(long, env = "AIRLOCK_CONFIG")]
@@ -58,6 +67,43 @@ enum KeysCommand {
         #[arg(long)]
         agent: String,
     },
+    /// Make a key on a running gateway (stored as a digest in its ledger); with --rotate,
+    /// the old key keeps working for --grace and then stops.
+    Create {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        rotate: Option<String>,
+        #[arg(long)]
+        grace: Option<String>,
+        #[arg(long, env = "AIRLOCK_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Revoke a runtime key at once, on every replica.
+    Revoke {
+        key_id: String,
+        #[arg(long, env = "AIRLOCK_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// List runtime keys (ids, agents, revocation; never the keys).
+    List {
+        #[arg(long, env = "AIRLOCK_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Refuse every call of the agent, on every replica, until it is resumed.
+    Suspend {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift a suspension.
+    Resume { id: String },
+    /// Agents and their suspension state.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -65,9 +111,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => commands::serve::run(config),
         Command::Check { config } => commands::check::run(&config),
-        Command::Keys {
-            command: KeysCommand::New { agent },
-        } => commands::keys::new(&agent),
+        Command::Keys { command } => keys(command),
+        Command::Agents { config, command } => {
+            let (method, path, body) = match command {
+                AgentsCommand::Suspend { id, reason } => (
+                    "POST",
+                    format!("/api/agents/{id}/suspend"),
+                    Some(serde_json::json!({ "reason": reason })),
+                ),
+                AgentsCommand::Resume { id } => ("POST", format!("/api/agents/{id}/resume"), None),
+                AgentsCommand::List => ("GET", "/api/agents".to_string(), None),
+            };
+            admin::call(config.as_deref(), method, &path, body).and_then(|v| admin::print(&v))
+        }
         Command::Usage {
             config,
             since,
@@ -80,6 +136,32 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("airlock: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::New { agent } => commands::keys::new(&agent),
+        KeysCommand::Create {
+            agent,
+            rotate,
+            grace,
+            config,
+        } => {
+            let body = serde_json::json!({ "agent": agent, "rotate": rotate, "grace": grace });
+            admin::call(config.as_deref(), "POST", "/api/keys", Some(body))
+                .and_then(|v| admin::print(&v))
+        }
+        KeysCommand::Revoke { key_id, config } => admin::call(
+            config.as_deref(),
+            "DELETE",
+            &format!("/api/keys/{key_id}"),
+            None,
+        )
+        .and_then(|v| admin::print(&v)),
+        KeysCommand::List { config } => {
+            admin::call(config.as_deref(), "GET", "/api/keys", None).and_then(|v| admin::print(&v))
         }
     }
 }

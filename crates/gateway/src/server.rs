@@ -86,7 +86,11 @@ pub async fn start(
     gateway.restore().await;
     // The tokenizer tables take a moment to load: not on the first budgeted call.
     let config = &gateway.runtime().config;
-    if config.agents.iter().any(|a| crate::controls::Needs::of(config, a).estimate) {
+    if config
+        .agents
+        .iter()
+        .any(|a| crate::controls::Needs::of(config, a).estimate)
+    {
         tokio::task::spawn_blocking(airlock_core::tokens::warm_up);
     }
 

@@ -36,7 +36,17 @@ pub fn render(style: ErrorStyle, denial: &Denial) -> Response<Body> {
         }),
     };
     let mut res = json_response(status, &body);
-    decorate(res.headers_mut(), denial.reason);
+    let headers = res.headers_mut();
+    decorate(headers, denial.reason);
+    if let Some(secs) = denial.retry_after_secs {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        headers.insert("retry-after-ms", HeaderValue::from(secs * 1000));
+    }
+    for (name, value) in &denial.hints {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(*name, v);
+        }
+    }
     res
 }
 
