@@ -19,6 +19,28 @@ impl Period {
         }
     }
 
+    /// "daily", "monthly", "per-run": for sentences.
+    pub fn adjective(self) -> &'static str {
+        match self {
+            Period::Day => "daily",
+            Period::Month => "monthly",
+            Period::Run => "per-run",
+        }
+    }
+
+    /// When the window containing `now_ms` began (`None` for a run).
+    pub fn start(self, now_ms: u64) -> Option<u64> {
+        let days = (now_ms / DAY_MS) as i64;
+        match self {
+            Period::Day => Some(days as u64 * DAY_MS),
+            Period::Month => {
+                let (y, m, _) = civil_from_days(days);
+                Some(days_from_civil(y, m, 1) as u64 * DAY_MS)
+            }
+            Period::Run => None,
+        }
+    }
+
     /// The window containing `now_ms`: its label (part of a counter key) and when it ends
     /// (`None` for a run).
     pub fn window(self, now_ms: u64) -> (String, Option<u64>) {
@@ -87,6 +109,8 @@ mod tests {
             ("2026-11".into(), Some(1_796_083_200_000))
         );
         assert_eq!(Period::Run.window(NOW), ("run".into(), None));
+        assert_eq!(Period::Day.start(NOW), Some(1_795_737_600_000));
+        assert_eq!(Period::Month.start(NOW), Some(1_793_491_200_000));
     }
 
     #[test]

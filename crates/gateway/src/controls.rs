@@ -6,14 +6,16 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use airlock_core::admission::{Facts, Plan, cycle, explain};
+use airlock_core::admission::{Facts, Plan, Rule, cycle, explain};
 use airlock_core::config::policy::GuardMode;
 use airlock_core::config::{Agent, Config, CounterFailure};
 use airlock_core::money::format_usd;
+use airlock_core::window::Period;
 use airlock_core::{Denial, Reason};
-use airlock_state::Decision;
-use serde_json::Value;
+use airlock_state::{CountersError, Decision};
+use serde_json::{Value, json};
 
+use crate::alerts::Alert;
 use crate::gateway::Gateway;
 use crate::pipeline::CallGuard;
 
@@ -90,6 +92,9 @@ pub async fn admit(
         Ok(d) => d,
         Err(e) => {
             gateway.metrics.counters_failure();
+            if matches!(e, CountersError::Empty) {
+                crate::rebuild::start(gateway.clone());
+            }
             return match runtime.config.state.on_counter_failure {
                 CounterFailure::FailClosed => {
                     tracing::error!(error = %e, "counters unavailable: refusing (fail_closed)");
@@ -113,7 +118,10 @@ pub async fn admit(
                 agent.id
             ),
         )),
-        Decision::Refused { index, current } => Err(explain(&plan.rules[index], current, now)),
+        Decision::Refused { index, current } => {
+            alert_refusal(&gateway, &agent.id, &plan, index, current, now);
+            Err(explain(&plan.rules[index], current, now))
+        }
         Decision::Admitted { flagged, recent } => {
             let mut would_deny: Vec<Value> = flagged
                 .iter()
@@ -131,6 +139,17 @@ pub async fn admit(
                     ),
                 );
                 if mode == GuardMode::Enforce {
+                    let alert = Alert {
+                        kind: "loop_detected",
+                        agent: agent.id.clone(),
+                        message: format!("agent `{}`: {}", agent.id, denial.message),
+                        detail: json!({ "rule": "cycle", "period": period }),
+                    };
+                    let key = plan
+                        .history
+                        .as_ref()
+                        .map_or_else(String::new, |h| h.0.clone());
+                    gateway.alert(alert, key, 60_000);
                     if let Err(e) = gateway.counters.adjust(&plan.release(), now).await {
                         tracing::warn!(error = %e, "could not release a refused call's charges");
                     }
@@ -173,6 +192,39 @@ pub fn settled(
                 return;
             }
         };
+        for ((key, _, ttl), value) in changes.iter().zip(&values) {
+            let rule = plan
+                .charges
+                .iter()
+                .position(|c| &c.key == key)
+                .map(|i| &plan.rules[i]);
+            if let Some(Rule::Budget {
+                scope,
+                period,
+                limit_nanos,
+                ..
+            }) = rule
+            {
+                let spent = (*value).max(0) as u64;
+                for pct in [80, 100] {
+                    if *limit_nanos > 0
+                        && u128::from(spent) * 100 >= u128::from(*limit_nanos) * u128::from(pct)
+                    {
+                        budget_alert(
+                            &gateway,
+                            &agent,
+                            key,
+                            scope,
+                            *period,
+                            *limit_nanos,
+                            spent,
+                            *ttl,
+                            pct,
+                        );
+                    }
+                }
+            }
+        }
         let Some((key, limit, mode)) = &plan.velocity else {
             return;
         };
@@ -188,11 +240,97 @@ pub fn settled(
                 format_usd(*limit)
             );
             match mode {
-                GuardMode::Enforce => gateway.suspend(&agent, &why).await,
+                GuardMode::Enforce => {
+                    let alert = Alert {
+                        kind: "velocity_tripped",
+                        agent: agent.clone(),
+                        message: format!("agent `{agent}` {why}"),
+                        detail: json!({ "spent_nanos": spent, "limit_nanos": limit }),
+                    };
+                    gateway.alert(alert, key.clone(), 120_000);
+                    gateway.suspend(&agent, &why).await
+                }
                 GuardMode::Monitor => {
                     tracing::warn!(agent = %agent, "velocity guard (monitor): {why}")
                 }
             }
         }
     });
+}
+
+/// A budget at `pct`% of its limit, alerted once per window. `spent` counts what is
+/// committed (settled spend and reservations in flight).
+#[allow(clippy::too_many_arguments)]
+fn budget_alert(
+    gateway: &Arc<Gateway>,
+    agent: &str,
+    key: &str,
+    scope: &str,
+    period: Period,
+    limit: u64,
+    spent: u64,
+    ttl_ms: u64,
+    pct: u64,
+) {
+    let state = if pct >= 100 {
+        "exhausted: calls are refused until it resets".to_string()
+    } else {
+        format!("at {pct}%")
+    };
+    let alert = Alert {
+        kind: "budget_threshold",
+        agent: agent.into(),
+        message: format!(
+            "{scope}'s {} budget is {state} (${} of ${})",
+            period.adjective(),
+            format_usd(spent),
+            format_usd(limit)
+        ),
+        detail: json!({ "scope": scope, "period": period.as_str(), "threshold": pct, "spent_nanos": spent, "limit_nanos": limit }),
+    };
+    gateway.alert(alert, format!("{key}:{pct}"), ttl_ms);
+}
+
+/// A refusal worth an operator's attention: a budget exhausted, a loop stopped.
+fn alert_refusal(
+    gateway: &Arc<Gateway>,
+    agent: &str,
+    plan: &Plan,
+    index: usize,
+    current: u64,
+    now: u64,
+) {
+    let charge = &plan.charges[index];
+    let message = explain(&plan.rules[index], current, now).message;
+    match &plan.rules[index] {
+        Rule::Budget {
+            scope,
+            period,
+            limit_nanos,
+            ..
+        } => {
+            // A refused reservation means the budget cannot cover another call: exhausted.
+            budget_alert(
+                gateway,
+                agent,
+                &charge.key,
+                scope,
+                *period,
+                *limit_nanos,
+                current,
+                charge.ttl_ms,
+                100,
+            )
+        }
+        Rule::IdenticalCalls { .. } | Rule::CallsPerRun { .. } | Rule::RepeatedFailures { .. } => {
+            let alert = Alert {
+                kind: "loop_detected",
+                agent: agent.into(),
+                message: format!("agent `{agent}`: {message}"),
+                detail: json!({ "counter": charge.key }),
+            };
+            gateway.alert(alert, charge.key.clone(), charge.ttl_ms);
+        }
+        Rule::Requests { .. } | Rule::Tokens { .. } => {}
+    }
 }

@@ -2,13 +2,14 @@
 //! never locked), the ledger, the counters, metrics and the upstream client.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use airlock_core::{Config, Event};
 use airlock_state::{Counters, EventSlot, Ledger, StoredKey, Suspension};
 use arc_swap::ArcSwap;
 
+use crate::alerts::{Alert, Alerts};
 use crate::controls::now_ms;
 use crate::identity::KeyRing;
 use crate::metrics::Metrics;
@@ -28,7 +29,10 @@ pub struct Gateway {
     pub(crate) counters: Counters,
     pub(crate) metrics: Metrics,
     pub(crate) upstream: Client,
+    pub(crate) alerts: Alerts,
     pub(crate) admin_token: String,
+    /// A rebuild of the counters from the ledger is running.
+    pub(crate) rebuilding: AtomicBool,
     id_prefix: u32,
     id_counter: AtomicU64,
 }
@@ -42,6 +46,7 @@ impl Gateway {
         admin_token: String,
     ) -> Arc<Gateway> {
         let keys = KeyRing::build(&config, &stored_keys, now_ms());
+        let upstream = upstream::client();
         let mut prefix = [0u8; 4];
         getrandom::fill(&mut prefix).expect("the OS random source is available");
         Arc::new(Gateway {
@@ -50,8 +55,10 @@ impl Gateway {
             ledger,
             counters,
             metrics: Metrics::default(),
-            upstream: upstream::client(),
+            alerts: Alerts::start(upstream.clone()),
+            upstream,
             admin_token,
+            rebuilding: AtomicBool::new(false),
             id_prefix: u32::from_le_bytes(prefix),
             id_counter: AtomicU64::new(0),
         })
@@ -79,22 +86,8 @@ impl Gateway {
         }
     }
 
-    /// Puts the ledger's suspensions into the counters: the kill switch survives restarts.
-    pub async fn restore(&self) {
-        match self.ledger.suspensions().await {
-            Ok(list) => {
-                for s in list {
-                    if let Err(e) = self.counters.set_suspended(&s.agent, true).await {
-                        tracing::error!(error = %e, agent = %s.agent, "could not restore a suspension");
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not read suspensions from the ledger"),
-        }
-    }
-
     /// The kill switch: every later call of `agent` is refused until it is resumed.
-    pub async fn suspend(&self, agent: &str, reason: &str) {
+    pub async fn suspend(self: &Arc<Self>, agent: &str, reason: &str) {
         tracing::warn!(agent, reason, "agent suspended");
         if let Err(e) = self.counters.set_suspended(agent, true).await {
             tracing::error!(error = %e, agent, "could not set the suspension in the counters");
@@ -104,9 +97,24 @@ impl Gateway {
             since_ms: now_ms(),
             reason: reason.into(),
         };
-        if let Err(e) = self.ledger.set_suspension(agent.into(), Some(record)).await {
+        if let Err(e) = self
+            .ledger
+            .set_suspension(agent.into(), Some(record.clone()))
+            .await
+        {
             tracing::error!(error = %e, agent, "could not record the suspension in the ledger");
         }
+        let alert = Alert {
+            kind: "agent_suspended",
+            agent: agent.into(),
+            message: format!("agent `{agent}` was suspended: {reason}"),
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        self.alert(
+            alert,
+            format!("suspended:{agent}:{}", record.since_ms),
+            60_000,
+        );
     }
 
     pub async fn resume(&self, agent: &str) {

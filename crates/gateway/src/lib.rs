@@ -5,6 +5,7 @@
 //! forward → settle. The admin listener ([`admin`]) is separate from the agent-facing one.
 
 pub mod admin;
+mod alerts;
 mod controls;
 mod gateway;
 mod http;
@@ -12,6 +13,7 @@ mod identity;
 pub mod llm;
 mod metrics;
 mod pipeline;
+mod rebuild;
 mod reload;
 mod server;
 mod upstream;

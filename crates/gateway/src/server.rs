@@ -83,7 +83,10 @@ pub async fn start(
     let admin = bind("admin", listen.admin).await?;
     let (gateway_addr, admin_addr) = (local(&agents, listen.gateway), local(&admin, listen.admin));
     let (stop, stopped) = watch::channel(false);
-    gateway.restore().await;
+    // Budgets and suspensions resume from the ledger, never from zero.
+    if let Err(e) = crate::rebuild::rebuild(&gateway).await {
+        tracing::error!("rebuilding counters from the ledger failed: {e}");
+    }
     // The tokenizer tables take a moment to load: not on the first budgeted call.
     let config = &gateway.runtime().config;
     if config

@@ -91,7 +91,7 @@ pub struct Plan {
 
 const MINUTE_MS: u64 = 60_000;
 /// How long a run's counters live after its last call.
-const RUN_TTL_MS: u64 = 30 * 86_400_000;
+pub const RUN_TTL_MS: u64 = 30 * 86_400_000;
 
 impl Plan {
     pub fn build(f: &Facts) -> Plan {
@@ -103,29 +103,24 @@ impl Plan {
         let agent = &f.agent.id;
 
         let budget = |scope: String, b: &Budget, plan: &mut Plan| {
-            if b.period == Period::Run && f.run_id.is_none() {
+            let Some((key, ttl_ms, resets_ms)) =
+                budget_counter(&scope, b.period, f.now_ms, f.run_id)
+            else {
                 return;
-            }
-            let (label, resets) = b.period.window(f.now_ms);
-            let run = f.run_id.unwrap_or("");
-            let key = match b.period {
-                Period::Run => format!("budget:{scope}:run:{run}"),
-                _ => format!("budget:{scope}:{label}"),
             };
-            let ttl = resets.map_or(RUN_TTL_MS, |r| r.saturating_sub(f.now_ms) + 86_400_000);
             plan.push(
                 Charge {
                     key,
                     limit: b.limit_nanos,
                     amount: f.estimate_nanos,
-                    ttl_ms: ttl,
+                    ttl_ms,
                     enforce: true,
                 },
                 Rule::Budget {
                     scope,
                     period: b.period,
                     limit_nanos: b.limit_nanos,
-                    resets_ms: resets,
+                    resets_ms,
                 },
             );
         };
@@ -271,7 +266,8 @@ impl Plan {
                 _ => continue,
             };
             let delta = actual as i64 - charge.amount as i64;
-            if delta != 0 {
+            // Budgets always report back (even unchanged): their new level decides alerts.
+            if delta != 0 || matches!(rule, Rule::Budget { .. }) {
                 out.push((charge.key.clone(), delta, charge.ttl_ms));
             }
         }
@@ -298,6 +294,25 @@ impl Plan {
     }
 }
 
+/// The counter behind a budget of `scope` (`agent:ID`, `team:ID`) over `period` at
+/// `now_ms`: its key, how long it lives, and when its window resets (`None` for a run,
+/// which needs a run id). Shared by admission and by the rebuild of a store that lost
+/// its data, so both always name the same counter.
+pub fn budget_counter(
+    scope: &str,
+    period: Period,
+    now_ms: u64,
+    run_id: Option<&str>,
+) -> Option<(String, u64, Option<u64>)> {
+    let (label, resets) = period.window(now_ms);
+    let key = match period {
+        Period::Run => format!("budget:{scope}:run:{}", run_id?),
+        _ => format!("budget:{scope}:{label}"),
+    };
+    let ttl = resets.map_or(RUN_TTL_MS, |r| r.saturating_sub(now_ms) + 86_400_000);
+    Some((key, ttl, resets))
+}
+
 /// Why charge `i` of `plan` refused, for a person, with what is left and when it resets.
 pub fn explain(rule: &Rule, current: u64, now_ms: u64) -> Denial {
     let secs = |reset: u64| reset.saturating_sub(now_ms).div_ceil(1000);
@@ -320,7 +335,7 @@ pub fn explain(rule: &Rule, current: u64, now_ms: u64) -> Denial {
                 Reason::BudgetExceeded,
                 format!(
                     "{scope}'s {} budget of ${} is spent: ${} left, not enough for this call; it {when}",
-                    period_word(*period),
+                    period.adjective(),
                     format_usd(*limit_nanos),
                     format_usd(left)
                 ),
@@ -391,14 +406,6 @@ pub fn explain(rule: &Rule, current: u64, now_ms: u64) -> Denial {
                 humantime::format_duration(*window)
             ),
         ),
-    }
-}
-
-fn period_word(p: Period) -> &'static str {
-    match p {
-        Period::Day => "daily",
-        Period::Month => "monthly",
-        Period::Run => "per-run",
     }
 }
 

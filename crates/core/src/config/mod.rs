@@ -129,6 +129,14 @@ pub struct Agent {
     pub guards: policy::Guards,
 }
 
+/// Where alerts go, and in which shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook {
+    pub url: String,
+    /// Slack's `{"text": …}` instead of Airlock's JSON alert.
+    pub slack: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Team {
     pub id: String,
@@ -148,6 +156,7 @@ pub struct Config {
     pub prices: PriceTable,
     pub agents: Vec<Agent>,
     pub teams: Vec<Team>,
+    pub webhooks: Vec<Webhook>,
     pub log: Option<String>,
 }
 
@@ -355,6 +364,29 @@ impl Config {
             });
         }
 
+        let mut webhooks = Vec::new();
+        for w in raw.alerts.map(|a| a.webhooks).unwrap_or_default() {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return Err(ConfigError::about(
+                    text,
+                    "url:",
+                    "alerts.webhooks[].url must start with http:// or https://",
+                ));
+            }
+            let slack = match w.format.as_deref() {
+                None | Some("json") => false,
+                Some("slack") => true,
+                Some(other) => {
+                    return Err(ConfigError::about(
+                        text,
+                        "format:",
+                        format!("alerts.webhooks[].format `{other}` must be json or slack"),
+                    ));
+                }
+            };
+            webhooks.push(Webhook { url: w.url, slack });
+        }
+
         Ok(Config {
             listen,
             state: StateConfig {
@@ -375,6 +407,7 @@ impl Config {
             prices: PriceTable::new(overrides),
             agents,
             teams,
+            webhooks,
             log: raw.telemetry.and_then(|t| t.log),
         })
     }

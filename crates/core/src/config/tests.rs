@@ -194,4 +194,11 @@ fn budgets_limits_and_guards_are_normalised_with_agent_overrides() {
     assert_eq!(bot.guards.velocity.unwrap().nanos_per_minute, 5_000_000_000);
     assert_eq!(c.team("support").unwrap().budgets[0].period, Period::Month);
     assert_eq!(c.limits.max_output_tokens, 4096);
+    assert_eq!(
+        c.webhooks,
+        vec![Webhook {
+            url: "https://hooks.slack.com/services/x".into(),
+            slack: true
+        }]
+    );
 }

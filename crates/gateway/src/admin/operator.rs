@@ -1,6 +1,7 @@
 //! Operator actions: the kill switch and agent keys at run time. Changes land in the
 //! counters and the ledger, so every replica sees them (keys within a second).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::config::units::parse_span;
@@ -36,7 +37,7 @@ pub async fn agents(gateway: &Gateway) -> Response<Body> {
 }
 
 pub async fn set_suspended(
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     agent: &str,
     suspend: bool,
     body: &Bytes,

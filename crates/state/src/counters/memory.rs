@@ -108,6 +108,15 @@ impl MemoryCounters {
             .collect()
     }
 
+    /// Sets counters rebuilt from the ledger (a process restart emptied them).
+    pub fn restore(&self, values: &[(String, i64, u64)], suspended: &[String], now_ms: u64) {
+        let mut s = self.lock();
+        for (key, value, ttl) in values {
+            s.values.insert(key.clone(), (*value, now_ms + ttl));
+        }
+        s.suspended.extend(suspended.iter().cloned());
+    }
+
     pub fn set_suspended(&self, agent: &str, suspended: bool) {
         let mut s = self.lock();
         if suspended {

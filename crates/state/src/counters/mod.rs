@@ -6,15 +6,21 @@
 //! `memory` keeps them in this process; a shared store for replicas plugs in beside it.
 
 mod memory;
+mod redis_store;
 
 use airlock_core::admission::Plan;
 
 pub use memory::MemoryCounters;
+pub use redis_store::RedisCounters;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CountersError {
     #[error("counters store unavailable: {0}")]
     Unavailable(String),
+    /// The store lost its data (Redis restarted without persistence): budget counters
+    /// must be rebuilt from the ledger before decisions resume.
+    #[error("the counters store is empty and must be rebuilt from the ledger")]
+    Empty,
 }
 
 /// The store's answer to an admission.
@@ -35,12 +41,16 @@ pub enum Decision {
 /// The configured counters store.
 pub enum Counters {
     Memory(MemoryCounters),
+    Redis(RedisCounters),
 }
 
 impl Counters {
     pub fn open(url: &str) -> Result<Counters, CountersError> {
         match url {
             "memory" => Ok(Counters::Memory(MemoryCounters::default())),
+            u if u.starts_with("redis://") || u.starts_with("rediss://") => {
+                Ok(Counters::Redis(RedisCounters::open(u)?))
+            }
             other => Err(CountersError::Unavailable(format!(
                 "unsupported counters store `{other}`"
             ))),
@@ -58,6 +68,7 @@ impl Counters {
     ) -> Result<Decision, CountersError> {
         match self {
             Counters::Memory(m) => Ok(m.admit(agent, plan, fingerprint, now_ms)),
+            Counters::Redis(r) => r.admit(agent, plan, fingerprint).await,
         }
     }
 
@@ -69,6 +80,7 @@ impl Counters {
     ) -> Result<Vec<i64>, CountersError> {
         match self {
             Counters::Memory(m) => Ok(m.adjust(changes, now_ms)),
+            Counters::Redis(r) => r.adjust(changes).await,
         }
     }
 
@@ -78,12 +90,32 @@ impl Counters {
                 m.set_suspended(agent, suspended);
                 Ok(())
             }
+            Counters::Redis(r) => r.set_suspended(agent, suspended).await,
+        }
+    }
+
+    /// Sets counter values rebuilt from the ledger and the suspensions, then lets
+    /// decisions resume; `false` when a shared store was not empty (another replica
+    /// rebuilt it, or it never lost its data): nothing changed.
+    pub async fn restore(
+        &self,
+        values: &[(String, i64, u64)],
+        suspended: &[String],
+        now_ms: u64,
+    ) -> Result<bool, CountersError> {
+        match self {
+            Counters::Memory(m) => {
+                m.restore(values, suspended, now_ms);
+                Ok(true)
+            }
+            Counters::Redis(r) => r.restore(values, suspended).await,
         }
     }
 
     pub async fn suspended(&self) -> Result<Vec<String>, CountersError> {
         match self {
             Counters::Memory(m) => Ok(m.suspended()),
+            Counters::Redis(r) => r.suspended().await,
         }
     }
 }

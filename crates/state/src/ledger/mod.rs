@@ -1,6 +1,7 @@
 //! The ledger handle: a bounded queue in front of one writer thread, and a reader for
 //! queries. A full queue makes callers wait (backpressure) rather than drop events.
 
+mod postgres;
 mod sqlite;
 
 use std::sync::{Arc, Mutex};
@@ -9,16 +10,35 @@ use airlock_core::Event;
 use airlock_core::keys::KeyDigest;
 use tokio::sync::{mpsc, oneshot};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("unsupported ledger URL `{0}` (this build supports sqlite://PATH)")]
+    /// Not `#[from]`: the source's detail goes into the message itself (`postgres_detail`).
+    #[error("ledger database: {}", postgres_detail(.0))]
+    Postgres(::postgres::Error),
+    #[error("unsupported ledger URL `{0}` (this build supports sqlite://PATH and postgres://...)")]
     UnsupportedUrl(String),
     #[error("the ledger writer has stopped")]
     Closed,
+}
+
+impl From<::postgres::Error> for LedgerError {
+    fn from(e: ::postgres::Error) -> LedgerError {
+        LedgerError::Postgres(e)
+    }
+}
+
+/// `postgres::Error` prints only its kind ("db error", "error connecting to server"); what
+/// the server or the socket said is its source, which logs and API errors would not show.
+fn postgres_detail(e: &::postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(source) => format!("{e}: {source}"),
+        None => e.to_string(),
+    }
 }
 
 /// How `/api/usage` groups rows.
@@ -29,6 +49,10 @@ pub enum GroupBy {
     Team,
     Kind,
     Provider,
+    /// `agent:run_id`, for rebuilding per-run budget counters.
+    AgentRun,
+    /// `team:run_id`, likewise.
+    TeamRun,
 }
 
 impl GroupBy {
@@ -50,6 +74,8 @@ impl GroupBy {
             GroupBy::Team => "team",
             GroupBy::Kind => "kind",
             GroupBy::Provider => "provider",
+            GroupBy::AgentRun => "agent || ':' || run_id",
+            GroupBy::TeamRun => "team || ':' || run_id",
         }
     }
 }
@@ -117,6 +143,16 @@ pub struct Suspension {
     pub reason: String,
 }
 
+fn open_store(url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Box::new(SqliteStore::open(path)?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(PostgresStore::open(url)?))
+    } else {
+        Err(LedgerError::UnsupportedUrl(url.to_string()))
+    }
+}
+
 enum Command {
     Append(Box<Event>),
     Flush(oneshot::Sender<()>),
@@ -144,14 +180,13 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens the ledger at `url` (`sqlite://PATH`), creating and migrating it as needed.
+    /// Opens the ledger at `url` (`sqlite://PATH`, or `postgres://…`/`postgresql://…` for
+    /// one shared by replicas), creating and migrating it as needed. The writer and the
+    /// reader get a connection each.
     pub fn open(url: &str) -> Result<Ledger, LedgerError> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .ok_or_else(|| LedgerError::UnsupportedUrl(url.to_string()))?;
-        let writer = SqliteStore::open(path)?;
-        let reader = SqliteStore::open(path)?;
-        Ok(Ledger::with_stores(Box::new(writer), Box::new(reader)))
+        let writer = open_store(url)?;
+        let reader = open_store(url)?;
+        Ok(Ledger::with_stores(writer, reader))
     }
 
     pub fn with_stores(writer: Box<dyn LedgerStore>, reader: Box<dyn LedgerStore>) -> Ledger {

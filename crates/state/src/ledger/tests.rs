@@ -1,12 +1,37 @@
 use super::*;
 use airlock_core::{Kind, Outcome, Usage};
 
-fn temp_db(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("airlock-ledger-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    format!("sqlite://{}", dir.join("ledger.db").display())
+mod backends;
+mod postgres_only;
+
+use backends::TestDb;
+
+/// Runs each test body once per backend, each against a fresh, empty ledger of its own:
+/// `ledger::tests::sqlite::NAME` and `ledger::tests::postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::TestDb::sqlite(stringify!($name))).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::TestDb::postgres()).await
+            })*
+        }
+    };
 }
+
+on_both_backends!(
+    events_round_trip_newest_first_and_filter,
+    usage_groups_and_counts_denials,
+    keys_are_stored_as_digests,
+    revocations_and_suspensions_persist,
+    a_batch_keeps_the_first_of_repeated_ids_and_insertion_order,
+);
 
 fn event(id: &str, ts_ms: u64, agent: &str, model: &str, outcome: Outcome, cost: u64) -> Event {
     Event {
@@ -42,9 +67,8 @@ fn event(id: &str, ts_ms: u64, agent: &str, model: &str, outcome: Outcome, cost:
     }
 }
 
-#[tokio::test]
-async fn events_round_trip_newest_first_and_filter() {
-    let ledger = Ledger::open(&temp_db("events")).unwrap();
+async fn events_round_trip_newest_first_and_filter(db: TestDb) {
+    let ledger = Ledger::open(db.url()).unwrap();
     ledger
         .reserve()
         .await
@@ -100,9 +124,8 @@ async fn events_round_trip_newest_first_and_filter() {
     assert!(mcp.is_empty());
 }
 
-#[tokio::test]
-async fn usage_groups_and_counts_denials() {
-    let ledger = Ledger::open(&temp_db("usage")).unwrap();
+async fn usage_groups_and_counts_denials(db: TestDb) {
+    let ledger = Ledger::open(db.url()).unwrap();
     for (i, (agent, outcome, cost)) in [
         ("bot", Outcome::Served, 7),
         ("bot", Outcome::Denied, 0),
@@ -143,10 +166,8 @@ async fn usage_groups_and_counts_denials() {
     );
 }
 
-#[tokio::test]
-async fn keys_are_stored_as_digests() {
-    let url = temp_db("keys");
-    let ledger = Ledger::open(&url).unwrap();
+async fn keys_are_stored_as_digests(db: TestDb) {
+    let ledger = Ledger::open(db.url()).unwrap();
     let key = StoredKey {
         id: "k1".into(),
         agent: "local".into(),
@@ -156,19 +177,16 @@ async fn keys_are_stored_as_digests() {
     };
     ledger.insert_key(key.clone()).await.unwrap();
     assert_eq!(ledger.keys().await.unwrap(), vec![key]);
-    let raw = std::fs::read(url.strip_prefix("sqlite://").unwrap()).unwrap();
-    assert!(
-        !raw.windows(9).any(|w| w == b"al-secret"),
-        "the key itself is never written"
+    assert!(!db.stores("al-secret"), "the key itself is never written");
+    // A second open of the same ledger (another replica, a restart) sees the same state.
+    assert_eq!(
+        Ledger::open(db.url()).unwrap().keys().await.unwrap().len(),
+        1
     );
-    // A second open of the same file (another process, a restart) sees the same state.
-    assert_eq!(Ledger::open(&url).unwrap().keys().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn revocations_and_suspensions_persist() {
-    let url = temp_db("revoke");
-    let ledger = Ledger::open(&url).unwrap();
+async fn revocations_and_suspensions_persist(db: TestDb) {
+    let ledger = Ledger::open(db.url()).unwrap();
     let key = StoredKey {
         id: "k1".into(),
         agent: "a".into(),
@@ -195,12 +213,59 @@ async fn revocations_and_suspensions_persist() {
         .set_suspension("a".into(), Some(s.clone()))
         .await
         .unwrap();
+    let later = Suspension {
+        since_ms: 9,
+        reason: "budget".into(),
+        ..s.clone()
+    };
+    ledger
+        .set_suspension("a".into(), Some(later))
+        .await
+        .unwrap();
     assert_eq!(
-        Ledger::open(&url).unwrap().suspensions().await.unwrap(),
-        vec![s]
+        Ledger::open(db.url()).unwrap().suspensions().await.unwrap(),
+        vec![s],
+        "the first suspension stands"
     );
     ledger.set_suspension("a".into(), None).await.unwrap();
     assert!(ledger.suspensions().await.unwrap().is_empty());
+}
+
+async fn a_batch_keeps_the_first_of_repeated_ids_and_insertion_order(db: TestDb) {
+    // Straight to the store, so the batch is exactly this one: a full writer batch in
+    // which every id comes twice, all in the same millisecond. Stores block, so off the
+    // async runtime, as the ledger's writer and readers are.
+    let url = db.url().to_string();
+    let all = tokio::task::spawn_blocking(move || {
+        let mut store = open_store(&url).unwrap();
+        let batch: Vec<Event> = (0..BATCH)
+            .map(|i| {
+                let id = (i % (BATCH / 2)).to_string();
+                event(&id, 1_000, "bot", &format!("m{i}"), Outcome::Served, 1)
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        store.append(&batch[..1]).unwrap();
+        store
+            .events(&EventQuery {
+                limit: 10_000,
+                ..Default::default()
+            })
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(all.len(), BATCH / 2);
+    assert_eq!(
+        (all[0].id.as_str(), all.last().unwrap().id.as_str()),
+        ((BATCH / 2 - 1).to_string().as_str(), "0"),
+        "same millisecond: the last inserted comes first"
+    );
+    assert_eq!(
+        all.last().unwrap().model.as_deref(),
+        Some("m0"),
+        "the first copy is kept"
+    );
 }
 
 #[test]

@@ -1,0 +1,477 @@
+//! The shared ledger: one PostgreSQL database behind every replica of the gateway. Same
+//! tables and answers as the SQLite store; schema changes are numbered migrations recorded
+//! in `airlock_migrations`, applied under an advisory lock so replicas starting together
+//! take turns.
+//!
+//! Connections are plain TCP (`NoTls`): TLS to the database is a follow-up.
+
+use std::time::Duration;
+
+use airlock_core::keys::KeyDigest;
+use airlock_core::{Event, Kind, Outcome, Usage};
+use postgres::error::Severity;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row};
+
+use super::{EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow};
+
+/// Applied in order, each in the same transaction as its row in `airlock_migrations`. They
+/// are numbered like SQLite's so a version means the same tables in both.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        -- Insertion order: breaks ties between events of one millisecond, as SQLite's rowid.
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        ts_ms BIGINT NOT NULL,
+        agent TEXT, team TEXT,
+        kind TEXT NOT NULL,
+        target TEXT, provider TEXT, model TEXT,
+        operation TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        input_tokens BIGINT NOT NULL, cached_input_tokens BIGINT NOT NULL,
+        cache_write_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        cost_nanos BIGINT NOT NULL,
+        latency_ms BIGINT NOT NULL, upstream_ms BIGINT,
+        bytes_in BIGINT NOT NULL, bytes_out BIGINT NOT NULL,
+        run_id TEXT,
+        -- TEXT as in SQLite: it reads back exactly, and unlike JSONB it takes the escaped
+        -- U+0000 an agent can put in a field (`extra::jsonb` still works for ad-hoc queries).
+        extra TEXT
+     );
+     -- Newest-first listings walk the key backwards; usage over a time window reads only
+     -- this index (an index-only scan): the INCLUDE columns are everything `usage` groups
+     -- by (run_id for the per-run groups), filters on and sums.
+     CREATE INDEX events_ts ON events (ts_ms, seq) INCLUDE (agent, team, kind, provider,
+        model, run_id, outcome, input_tokens, cached_input_tokens, output_tokens,
+        reasoning_tokens, cost_nanos);
+     -- Listings filtered by agent or by kind, newest first.
+     CREATE INDEX events_agent_ts ON events (agent, ts_ms, seq);
+     CREATE INDEX events_kind_ts ON events (kind, ts_ms, seq);
+     CREATE TABLE agent_keys (
+        id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL,
+        revoked_ms BIGINT
+     );",
+    "CREATE TABLE suspensions (
+        agent TEXT PRIMARY KEY,
+        since_ms BIGINT NOT NULL,
+        reason TEXT NOT NULL
+     );",
+];
+
+/// The advisory lock that serialises migrations: "airlock" in ASCII.
+const MIGRATION_LOCK: i64 = 0x0061_6972_6c6f_636b;
+
+/// Event columns sent as one array each; `append` pushes values in this order.
+const TEXT_COLUMNS: [&str; 12] = [
+    "id",
+    "agent",
+    "team",
+    "kind",
+    "target",
+    "provider",
+    "model",
+    "operation",
+    "outcome",
+    "reason",
+    "run_id",
+    "extra",
+];
+const INT_COLUMNS: [&str; 12] = [
+    "ts_ms",
+    "status",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_nanos",
+    "latency_ms",
+    "upstream_ms",
+    "bytes_in",
+    "bytes_out",
+];
+
+pub struct PostgresStore {
+    config: postgres::Config,
+    /// `None` after the connection was lost, until the next call connects again.
+    client: Option<Client>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…` or `postgresql://…`) and migrates the database.
+    pub fn open(url: &str) -> Result<PostgresStore, LedgerError> {
+        let mut config: postgres::Config = url.parse()?;
+        // Without a timeout an unreachable server holds `airlock serve` at start-up, or the
+        // writer on a reconnect, for as long as TCP keeps trying.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        // Lets an operator tell the gateway's sessions apart in `pg_stat_activity`.
+        if config.get_application_name().is_none() {
+            config.application_name("airlock");
+        }
+        let client = off_runtime(|| {
+            let mut client = config.connect(NoTls)?;
+            migrate(&mut client)?;
+            Ok::<_, LedgerError>(client)
+        })?;
+        Ok(PostgresStore {
+            config,
+            client: Some(client),
+        })
+    }
+
+    /// Runs `f` on the connection. When that turns out to be gone (a server restart, a
+    /// failover, a reset socket) the connection is dropped and, if `f` is safe to repeat,
+    /// run once more on a new one; otherwise the next call connects anew. Only the writer
+    /// thread and the blocking pool get here, where blocking is fine.
+    fn run<T>(
+        &mut self,
+        repeatable: bool,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, LedgerError> {
+        let mut tries = if repeatable { 2 } else { 1 };
+        loop {
+            let mut client = match self.client.take() {
+                Some(client) => client,
+                None => self.config.connect(NoTls)?,
+            };
+            tries -= 1;
+            match f(&mut client) {
+                Err(e) if connection_lost(&e) => {
+                    if tries == 0 {
+                        return Err(e.into());
+                    }
+                }
+                result => {
+                    self.client = Some(client);
+                    return Ok(result?);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `e` means the connection is unusable: anything but an error the server
+/// reported for one statement (a constraint, a bad query) while the session goes on.
+fn connection_lost(e: &postgres::Error) -> bool {
+    e.as_db_error().is_none_or(|db| {
+        matches!(
+            db.parsed_severity(),
+            Some(Severity::Fatal | Severity::Panic)
+        )
+    })
+}
+
+/// `postgres::Client` drives its own tokio runtime and blocks on it to connect, to query
+/// and to close, and tokio panics when that happens on an async worker. Queries only run
+/// on the ledger's writer thread and the blocking pool, but `Ledger::open` and the drop of
+/// the last `Ledger` clone are usually in async code: those run `f` on a thread of its own.
+pub(super) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            off_runtime(move || drop(client));
+        }
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<(), LedgerError> {
+    let mut tx = client.transaction()?;
+    // Held until commit: a second replica waits here, then finds the work done.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS airlock_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )?;
+    let done: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM airlock_migrations",
+            &[],
+        )?
+        .get(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO airlock_migrations (version) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// PostgreSQL text cannot hold U+0000, which an agent can put in a model name; rather
+/// than fail the whole batch it is stored as U+FFFD (SQLite keeps it as it is).
+fn text(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
+fn event_from_row(r: &Row) -> Result<Event, postgres::Error> {
+    let kind: String = r.try_get("kind")?;
+    let outcome: String = r.try_get("outcome")?;
+    let extra: Option<String> = r.try_get("extra")?;
+    let n = |name: &str| -> Result<u64, postgres::Error> { Ok(r.try_get::<_, i64>(name)? as u64) };
+    Ok(Event {
+        id: r.try_get("id")?,
+        ts_ms: n("ts_ms")?,
+        agent: r.try_get("agent")?,
+        team: r.try_get("team")?,
+        kind: Kind::parse(&kind).unwrap_or(Kind::Llm),
+        target: r.try_get("target")?,
+        provider: r.try_get("provider")?,
+        model: r.try_get("model")?,
+        operation: r.try_get("operation")?,
+        status: r.try_get::<_, i32>("status")? as u16,
+        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+        reason: r.try_get("reason")?,
+        usage: Usage {
+            input_tokens: n("input_tokens")?,
+            cached_input_tokens: n("cached_input_tokens")?,
+            cache_write_tokens: n("cache_write_tokens")?,
+            output_tokens: n("output_tokens")?,
+            reasoning_tokens: n("reasoning_tokens")?,
+        },
+        cost_nanos: n("cost_nanos")?,
+        latency_ms: n("latency_ms")?,
+        upstream_ms: r
+            .try_get::<_, Option<i64>>("upstream_ms")?
+            .map(|v| v as u64),
+        bytes_in: n("bytes_in")?,
+        bytes_out: n("bytes_out")?,
+        run_id: r.try_get("run_id")?,
+        extra: extra
+            .and_then(|e| serde_json::from_str(&e).ok())
+            .unwrap_or_default(),
+    })
+}
+
+impl LedgerStore for PostgresStore {
+    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // One array per column and one INSERT … SELECT FROM UNNEST: the batch is a single
+        // statement (so a single transaction) whose text and 24 parameters are the same
+        // whatever its size, where a VALUES list would need 24 parameters per row.
+        let mut texts: [Vec<Option<String>>; 12] = Default::default();
+        let mut ints: [Vec<Option<i64>>; 12] = Default::default();
+        for e in events {
+            let extra = (!e.extra.is_empty())
+                .then(|| serde_json::Value::Object(e.extra.clone()).to_string());
+            let row_texts = [
+                Some(e.id.as_str()),
+                e.agent.as_deref(),
+                e.team.as_deref(),
+                Some(e.kind.as_str()),
+                e.target.as_deref(),
+                e.provider.as_deref(),
+                e.model.as_deref(),
+                Some(e.operation.as_str()),
+                Some(e.outcome.as_str()),
+                e.reason.as_deref(),
+                e.run_id.as_deref(),
+                extra.as_deref(),
+            ];
+            let row_ints = [
+                Some(e.ts_ms as i64),
+                Some(e.status as i64),
+                Some(e.usage.input_tokens as i64),
+                Some(e.usage.cached_input_tokens as i64),
+                Some(e.usage.cache_write_tokens as i64),
+                Some(e.usage.output_tokens as i64),
+                Some(e.usage.reasoning_tokens as i64),
+                Some(e.cost_nanos as i64),
+                Some(e.latency_ms as i64),
+                e.upstream_ms.map(|v| v as i64),
+                Some(e.bytes_in as i64),
+                Some(e.bytes_out as i64),
+            ];
+            for (column, value) in texts.iter_mut().zip(row_texts) {
+                column.push(value.map(text));
+            }
+            for (column, value) in ints.iter_mut().zip(row_ints) {
+                column.push(value);
+            }
+        }
+        let arrays = (1..=12)
+            .map(|i| format!("${i}::text[]"))
+            .chain((13..=24).map(|i| format!("${i}::bigint[]")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO events ({}, {}) SELECT * FROM UNNEST({arrays}) ON CONFLICT (id) DO NOTHING",
+            TEXT_COLUMNS.join(", "),
+            INT_COLUMNS.join(", "),
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = texts
+            .iter()
+            .map(|c| c as &(dyn ToSql + Sync))
+            .chain(ints.iter().map(|c| c as &(dyn ToSql + Sync)))
+            .collect();
+        // Safe to repeat after a lost connection: rows a lost commit did write are skipped.
+        self.run(true, |c| c.execute(&sql, &params))?;
+        Ok(())
+    }
+
+    fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {
+        let mut sql = String::from("SELECT * FROM events WHERE TRUE");
+        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        if let Some(agent) = &q.agent {
+            args.push(Box::new(text(agent)));
+            sql.push_str(&format!(" AND agent = ${}", args.len()));
+        }
+        if let Some(kind) = &q.kind {
+            args.push(Box::new(text(kind)));
+            sql.push_str(&format!(" AND kind = ${}", args.len()));
+        }
+        if let Some(since) = q.since_ms {
+            args.push(Box::new(since as i64));
+            sql.push_str(&format!(" AND ts_ms >= ${}", args.len()));
+        }
+        args.push(Box::new(q.limit as i64));
+        sql.push_str(&format!(
+            " ORDER BY ts_ms DESC, seq DESC LIMIT ${}",
+            args.len()
+        ));
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+        let rows = self.run(true, |c| c.query(&sql, &params))?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
+        let col = q.group_by.column();
+        // SUM of BIGINT is NUMERIC in PostgreSQL; the casts bring it back to i64.
+        let sql = format!(
+            "SELECT {col}, COUNT(*), COUNT(*) FILTER (WHERE outcome = 'denied'),
+                SUM(input_tokens)::BIGINT, SUM(cached_input_tokens)::BIGINT,
+                SUM(output_tokens)::BIGINT, SUM(reasoning_tokens)::BIGINT, SUM(cost_nanos)::BIGINT
+             FROM events WHERE ts_ms >= $1 GROUP BY {col}
+             ORDER BY SUM(cost_nanos) DESC, COUNT(*) DESC"
+        );
+        let rows = self.run(true, |c| c.query(&sql, &[&(q.since_ms as i64)]))?;
+        rows.iter()
+            .map(|r| {
+                let n = |i: usize| -> Result<u64, postgres::Error> {
+                    Ok(r.try_get::<_, i64>(i)? as u64)
+                };
+                Ok(UsageRow {
+                    key: r.try_get(0)?,
+                    requests: n(1)?,
+                    denied: n(2)?,
+                    input_tokens: n(3)?,
+                    cached_input_tokens: n(4)?,
+                    output_tokens: n(5)?,
+                    reasoning_tokens: n(6)?,
+                    cost_nanos: n(7)?,
+                })
+            })
+            .collect()
+    }
+
+    fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError> {
+        let rows = self.run(true, |c| {
+            c.query(
+                "SELECT id, agent, digest, created_ms, revoked_ms FROM agent_keys",
+                &[],
+            )
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let digest: String = r.try_get(2)?;
+            // A row this build cannot read is skipped rather than failing every lookup.
+            if let Ok(digest) = KeyDigest::parse(&digest) {
+                out.push(StoredKey {
+                    id: r.try_get(0)?,
+                    agent: r.try_get(1)?,
+                    digest,
+                    created_ms: r.try_get::<_, i64>(3)? as u64,
+                    revoked_ms: r.try_get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_key(&mut self, key: &StoredKey) -> Result<(), LedgerError> {
+        let digest = key.digest.to_string();
+        // Not repeated: if the lost attempt did commit, a second would fail on the id and
+        // report a stored key as not made.
+        self.run(false, |c| {
+            c.execute(
+                "INSERT INTO agent_keys (id, agent, digest, created_ms, revoked_ms)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &key.id,
+                    &key.agent,
+                    &digest,
+                    &(key.created_ms as i64),
+                    &key.revoked_ms.map(|v| v as i64),
+                ],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn revoke_key(&mut self, id: &str, at_ms: u64) -> Result<bool, LedgerError> {
+        // An earlier revocation stands: rotating a key twice never extends its life.
+        // LEAST skips a NULL, so a key not yet revoked takes `at_ms`.
+        let n = self.run(true, |c| {
+            c.execute(
+                "UPDATE agent_keys SET revoked_ms = LEAST(revoked_ms, $2) WHERE id = $1",
+                &[&id, &(at_ms as i64)],
+            )
+        })?;
+        Ok(n > 0)
+    }
+
+    fn suspensions(&mut self) -> Result<Vec<Suspension>, LedgerError> {
+        let rows = self.run(true, |c| {
+            c.query(
+                "SELECT agent, since_ms, reason FROM suspensions ORDER BY agent",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(Suspension {
+                    agent: r.try_get(0)?,
+                    since_ms: r.try_get::<_, i64>(1)? as u64,
+                    reason: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    fn set_suspension(
+        &mut self,
+        agent: &str,
+        suspension: Option<&Suspension>,
+    ) -> Result<(), LedgerError> {
+        self.run(true, |c| match suspension {
+            // The first suspension stands: its time and reason are what an operator sees.
+            Some(s) => c.execute(
+                "INSERT INTO suspensions (agent, since_ms, reason) VALUES ($1, $2, $3)
+                 ON CONFLICT (agent) DO NOTHING",
+                &[&agent, &(s.since_ms as i64), &s.reason],
+            ),
+            None => c.execute("DELETE FROM suspensions WHERE agent = $1", &[&agent]),
+        })?;
+        Ok(())
+    }
+}
