@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use airlock_core::config::DEFAULT_AGENT;
+use airlock_core::config::redact_url;
 use airlock_core::keys::KeyDigest;
 use airlock_gateway::{Gateway, new_key, start};
 use airlock_state::{Counters, Ledger, StoredKey};
@@ -30,7 +31,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let ledger = Ledger::open(&config.state.ledger).with_context(|| format!("cannot open the ledger {}", config.state.ledger))?;
+        let ledger = Ledger::open(&config.state.ledger).with_context(|| format!("cannot open the ledger {}", redact_url(&config.state.ledger)))?;
         let mut stored = ledger.keys().await?;
         let builtin = config_path.is_none();
         let first_key = if builtin && !stored.iter().any(|k| k.agent == DEFAULT_AGENT && k.revoked_ms.is_none()) {
@@ -58,7 +59,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         };
 
         let counters = Counters::open(&config.state.counters)
-            .with_context(|| format!("cannot open the counters store {}", config.state.counters))?;
+            .with_context(|| format!("cannot open the counters store {}", redact_url(&config.state.counters)))?;
         let gateway = Gateway::new(config, ledger, counters, stored, admin_token);
         let running = start(gateway, config_path, SHUTDOWN_GRACE).await?;
         let base = format!("http://{}", running.gateway_addr);

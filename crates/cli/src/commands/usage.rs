@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use airlock_core::config::redact_url;
 use airlock_core::config::units::parse_span;
 use airlock_core::money::format_usd;
 use airlock_state::{GroupBy, Ledger, UsageQuery};
@@ -25,7 +26,7 @@ pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow
         .build()?;
     let rows = runtime.block_on(async {
         let ledger = Ledger::open(&config.state.ledger)
-            .with_context(|| format!("cannot open {}", config.state.ledger))?;
+            .with_context(|| format!("cannot open {}", redact_url(&config.state.ledger)))?;
         ledger
             .usage(UsageQuery { group_by, since_ms })
             .await

@@ -224,7 +224,10 @@ impl Config {
             return Err(ConfigError::about(
                 text,
                 "ledger:",
-                format!("state.ledger `{ledger}` must be sqlite://PATH or postgres://..."),
+                format!(
+                    "state.ledger `{}` must be sqlite://PATH or postgres://...",
+                    redact_url(&ledger)
+                ),
             ));
         }
         let counters = raw.state.counters.unwrap_or_else(|| "memory".into());
@@ -235,7 +238,10 @@ impl Config {
             return Err(ConfigError::about(
                 text,
                 "counters:",
-                format!("state.counters `{counters}` must be memory or redis://..."),
+                format!(
+                    "state.counters `{}` must be memory or redis://...",
+                    redact_url(&counters)
+                ),
             ));
         }
 
@@ -418,6 +424,28 @@ impl Config {
 
     pub fn team(&self, id: &str) -> Option<&Team> {
         self.teams.iter().find(|t| t.id == id)
+    }
+}
+
+/// `url` with the password of its user info (`scheme://user:password@host`) hidden, for
+/// messages: database and Redis URLs carry credentials.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{hidden}{}", &rest[at..])
+        }
+        None => url.to_string(),
     }
 }
 

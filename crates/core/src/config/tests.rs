@@ -202,3 +202,22 @@ fn budgets_limits_and_guards_are_normalised_with_agent_overrides() {
         }]
     );
 }
+
+#[test]
+fn urls_in_messages_hide_passwords() {
+    assert_eq!(
+        redact_url("postgres://airlock:s3cret@db:5432/ledger"),
+        "postgres://airlock:***@db:5432/ledger"
+    );
+    assert_eq!(
+        redact_url("redis://:pw@127.0.0.1:6379"),
+        "redis://:***@127.0.0.1:6379"
+    );
+    assert_eq!(
+        redact_url("postgres://airlock@db/ledger"),
+        "postgres://airlock@db/ledger"
+    );
+    assert_eq!(redact_url("sqlite://airlock.db"), "sqlite://airlock.db");
+    let err = Config::parse("state: { ledger: \"mysql://u:s3cret@h/db\" }\n", &no_env).unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
