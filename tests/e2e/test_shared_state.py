@@ -164,3 +164,41 @@ def test_redis_down_fails_open_when_configured(make_gateway, redis_server):
     redis_server.stop()
     call(client)
     assert "counters unavailable" in gateway.log_text()
+
+
+@pytest.fixture
+def postgres_ledger():
+    """A fresh PostgreSQL database for one test (the server .ci/run starts)."""
+    import uuid
+
+    name = f"airlock_e2e_{uuid.uuid4().hex[:12]}"
+    base = ["-h", "127.0.0.1", "-U", "postgres"]
+    subprocess.run(["createdb", *base, name], check=True, capture_output=True, timeout=30)
+    yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    subprocess.run(["dropdb", *base, "--force", name], capture_output=True, timeout=30)
+
+
+def test_two_replicas_sharing_redis_and_postgres_never_overshoot(make_gateway, redis_server, postgres_ledger):
+    a = make_gateway(budgeted("0.001", redis_server.url, ledger=postgres_ledger), subdir="a")
+    b = make_gateway(budgeted("0.001", redis_server.url, ledger=postgres_ledger), subdir="b")
+    clients = [a.openai(), b.openai()]
+
+    def one(i):
+        try:
+            call(clients[i % 2])
+            return "served"
+        except openai.RateLimitError as e:
+            assert e.body["code"] == "budget_exceeded"
+            return "denied"
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(one, range(100)))
+    served = results.count("served")
+    assert served >= 10, results
+    # Both replicas write into the one ledger, and either reads all of it.
+    events = b.events(100, limit=200)
+    assert len(events) == 100
+    assert sum(e["cost_nanos"] for e in events) <= 1_000_000
+    assert len({e["id"][:11] for e in events}) == 2
+    rows = a.usage("agent")
+    assert rows[0]["requests"] == 100 and rows[0]["denied"] == 100 - served
