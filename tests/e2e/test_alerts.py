@@ -73,13 +73,15 @@ def test_an_exhausted_budget_is_alerted_once_per_threshold(make_gateway, receive
     for _ in range(3):
         with pytest.raises(openai.RateLimitError):
             call(client)
-    wait_for(lambda: len(receiver.of("/json")) >= 2)
+    wait_for(lambda: len(receiver.of("/json")) >= 2 and len(receiver.of("/slack")) >= 2)
     thresholds = sorted(a["detail"]["threshold"] for a in receiver.of("/json") if a["type"] == "budget_threshold")
     assert thresholds == [80, 100], receiver.received
     alert = receiver.of("/json")[0]
     assert alert["agent"] == MAIN_AGENT and "daily budget is at 80%" in alert["message"], alert
     assert all("text" in a and "budget" in a["text"] for a in receiver.of("/slack"))
     assert len(receiver.of("/slack")) == 2
+    kept = gateway.admin("/api/alerts").json()["alerts"]
+    assert sorted(a["detail"]["threshold"] for a in kept) == [80, 100], "alerts are in the ledger too"
 
 
 def test_a_suspension_and_a_loop_are_alerted(make_gateway, receiver):

@@ -1,7 +1,7 @@
-//! Alerts to the configured webhooks: budgets crossing 80% and 100%, loop and velocity
-//! trips, suspensions. Each goes once per threshold and window (deduplicated in the
-//! counters, so once across replicas too), through a bounded queue to one delivery task
-//! that retries with backoff: never on the request path.
+//! Alerts: budgets crossing 80% and 100%, loop and velocity trips, suspensions. Each is
+//! raised once per threshold and window (deduplicated in the counters, so once across
+//! replicas too), kept in the ledger, and sent to the configured webhooks through a bounded
+//! queue by one delivery task that retries with backoff: never on the request path.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,8 @@ use http::{Method, Request, header};
 use http_body_util::Full;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+
+use airlock_state::AlertRecord;
 
 use crate::controls::now_ms;
 use crate::gateway::Gateway;
@@ -53,9 +55,6 @@ impl Gateway {
     /// Sends `alert` once per `dedupe` key within `ttl_ms`, off the request path.
     pub(crate) fn alert(self: &Arc<Self>, alert: Alert, dedupe: String, ttl_ms: u64) {
         let hooks = Arc::new(self.runtime().config.webhooks.clone());
-        if hooks.is_empty() {
-            return;
-        }
         let gateway = self.clone();
         tokio::spawn(async move {
             let key = format!("alerted:{dedupe}");
@@ -67,7 +66,17 @@ impl Gateway {
                 }
             }
             tracing::info!(kind = alert.kind, agent = %alert.agent, "alert: {}", alert.message);
-            if gateway.alerts.tx.try_send((alert, hooks)).is_err() {
+            let record = AlertRecord {
+                ts_ms: now_ms(),
+                kind: alert.kind.into(),
+                agent: alert.agent.clone(),
+                message: alert.message.clone(),
+                detail: alert.detail.to_string(),
+            };
+            if let Err(e) = gateway.ledger.record_alert(record).await {
+                tracing::error!(error = %e, "could not record an alert in the ledger");
+            }
+            if !hooks.is_empty() && gateway.alerts.tx.try_send((alert, hooks)).is_err() {
                 tracing::error!("alert queue full; alert dropped");
             }
         });

@@ -10,6 +10,6 @@ pub mod ledger;
 
 pub use counters::{Counters, CountersError, Decision, MemoryCounters};
 pub use ledger::{
-    EventQuery, EventSlot, GroupBy, Ledger, LedgerError, StoredKey, Suspension, UsageQuery,
-    UsageRow,
+    AlertRecord, EventQuery, EventSlot, GroupBy, Ledger, LedgerError, StoredKey, Suspension,
+    UsageQuery, UsageRow,
 };

@@ -64,6 +64,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         (&Method::GET, ["events"]) => events(&gateway, &params).await,
         (&Method::GET, ["usage"]) => usage(&gateway, &params).await,
         (&Method::GET, ["agents"]) => operator::agents(&gateway).await,
+        (&Method::GET, ["alerts"]) => alerts(&gateway, &params).await,
         (&Method::POST, ["agents", id, "suspend"]) => {
             operator::set_suspended(&gateway, id, true, &body).await
         }
@@ -159,6 +160,30 @@ async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body
             StatusCode::OK,
             &json!({"events": list.iter().map(|e| e.to_json()).collect::<Vec<_>>()}),
         ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ledger_unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn alerts(gateway: &Gateway, params: &[(String, String)]) -> Response<Body> {
+    let limit = param(params, "limit")
+        .and_then(|l| l.parse::<u32>().ok())
+        .unwrap_or(100)
+        .clamp(1, 10_000);
+    match gateway.ledger.alerts(limit).await {
+        Ok(list) => {
+            let list: Vec<Value> = list
+                .into_iter()
+                .map(|a| {
+                    let detail: Value = serde_json::from_str(&a.detail).unwrap_or(Value::Null);
+                    json!({"ts_ms": a.ts_ms, "type": a.kind, "agent": a.agent, "message": a.message, "detail": detail})
+                })
+                .collect();
+            json_response(StatusCode::OK, &json!({ "alerts": list }))
+        }
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ledger_unavailable",

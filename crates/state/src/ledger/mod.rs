@@ -127,12 +127,27 @@ pub trait LedgerStore: Send + 'static {
     /// Sets when key `id` stops working; `false` when there is no such key.
     fn revoke_key(&mut self, id: &str, at_ms: u64) -> Result<bool, LedgerError>;
     fn suspensions(&mut self) -> Result<Vec<Suspension>, LedgerError>;
+    fn record_alert(&mut self, alert: &AlertRecord) -> Result<(), LedgerError>;
+    /// The newest `limit` alerts, newest first.
+    fn alerts(&mut self, limit: u32) -> Result<Vec<AlertRecord>, LedgerError>;
     /// Records a suspension, or with `None` lifts the one on `agent`.
     fn set_suspension(
         &mut self,
         agent: &str,
         suspension: Option<&Suspension>,
     ) -> Result<(), LedgerError>;
+}
+
+/// An alert as sent to the webhooks, kept in the ledger beside the calls that caused it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AlertRecord {
+    pub ts_ms: u64,
+    /// `budget_threshold`, `loop_detected`, `velocity_tripped`, `agent_suspended`.
+    pub kind: String,
+    pub agent: String,
+    pub message: String,
+    /// The alert's details as JSON text.
+    pub detail: String,
 }
 
 /// An agent refused until an operator resumes it, and why.
@@ -301,6 +316,14 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         self.read(move |s| s.set_suspension(&agent, suspension.as_ref()))
             .await
+    }
+
+    pub async fn record_alert(&self, alert: AlertRecord) -> Result<(), LedgerError> {
+        self.read(move |s| s.record_alert(&alert)).await
+    }
+
+    pub async fn alerts(&self, limit: u32) -> Result<Vec<AlertRecord>, LedgerError> {
+        self.read(move |s| s.alerts(limit)).await
     }
 }
 

@@ -13,7 +13,9 @@ use postgres::error::Severity;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
-use super::{EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow};
+use super::{
+    AlertRecord, EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow,
+};
 
 /// Applied in order, each in the same transaction as its row in `airlock_migrations`. They
 /// are numbered like SQLite's so a version means the same tables in both.
@@ -62,6 +64,15 @@ const MIGRATIONS: &[&str] = &[
         since_ms BIGINT NOT NULL,
         reason TEXT NOT NULL
      );",
+    "CREATE TABLE alerts (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        ts_ms BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        message TEXT NOT NULL,
+        detail TEXT NOT NULL
+     );
+     CREATE INDEX alerts_ts ON alerts (ts_ms);",
 ];
 
 /// The advisory lock that serialises migrations: "airlock" in ASCII.
@@ -473,5 +484,35 @@ impl LedgerStore for PostgresStore {
             None => c.execute("DELETE FROM suspensions WHERE agent = $1", &[&agent]),
         })?;
         Ok(())
+    }
+
+    fn record_alert(&mut self, a: &AlertRecord) -> Result<(), LedgerError> {
+        self.run(false, |c| {
+            c.execute(
+                "INSERT INTO alerts (ts_ms, kind, agent, message, detail) VALUES ($1, $2, $3, $4, $5)",
+                &[&(a.ts_ms as i64), &a.kind, &a.agent, &a.message, &a.detail],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn alerts(&mut self, limit: u32) -> Result<Vec<AlertRecord>, LedgerError> {
+        let rows = self.run(true, |c| {
+            c.query(
+                "SELECT ts_ms, kind, agent, message, detail FROM alerts ORDER BY ts_ms DESC, id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertRecord {
+                    ts_ms: r.try_get::<_, i64>(0)? as u64,
+                    kind: r.try_get(1)?,
+                    agent: r.try_get(2)?,
+                    message: r.try_get(3)?,
+                    detail: r.try_get(4)?,
+                })
+            })
+            .collect()
     }
 }

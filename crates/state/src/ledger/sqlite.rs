@@ -7,7 +7,9 @@ use airlock_core::keys::KeyDigest;
 use airlock_core::{Event, Kind, Outcome, Usage};
 use rusqlite::{Connection, Row, params, params_from_iter};
 
-use super::{EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow};
+use super::{
+    AlertRecord, EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow,
+};
 
 /// Applied in order; `user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -44,6 +46,15 @@ const MIGRATIONS: &[&str] = &[
         since_ms INTEGER NOT NULL,
         reason TEXT NOT NULL
      );",
+    "CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        message TEXT NOT NULL,
+        detail TEXT NOT NULL
+     );
+     CREATE INDEX alerts_ts ON alerts (ts_ms);",
 ];
 
 pub struct SqliteStore {
@@ -290,5 +301,29 @@ impl LedgerStore for SqliteStore {
                 .execute("DELETE FROM suspensions WHERE agent = ?1", [agent])?,
         };
         Ok(())
+    }
+
+    fn record_alert(&mut self, a: &AlertRecord) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO alerts (ts_ms, kind, agent, message, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![a.ts_ms as i64, a.kind, a.agent, a.message, a.detail],
+        )?;
+        Ok(())
+    }
+
+    fn alerts(&mut self, limit: u32) -> Result<Vec<AlertRecord>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ts_ms, kind, agent, message, detail FROM alerts ORDER BY ts_ms DESC, id DESC LIMIT ?1")?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(AlertRecord {
+                ts_ms: r.get::<_, i64>(0)? as u64,
+                kind: r.get(1)?,
+                agent: r.get(2)?,
+                message: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

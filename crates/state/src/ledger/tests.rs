@@ -31,7 +31,34 @@ on_both_backends!(
     keys_are_stored_as_digests,
     revocations_and_suspensions_persist,
     a_batch_keeps_the_first_of_repeated_ids_and_insertion_order,
+    alerts_are_kept_newest_first,
 );
+
+async fn alerts_are_kept_newest_first(db: TestDb) {
+    let ledger = Ledger::open(db.url()).unwrap();
+    for (ts, kind) in [
+        (1, "budget_threshold"),
+        (3, "agent_suspended"),
+        (2, "loop_detected"),
+    ] {
+        let alert = AlertRecord {
+            ts_ms: ts,
+            kind: kind.into(),
+            agent: "a".into(),
+            message: "m".into(),
+            detail: "{}".into(),
+        };
+        ledger.record_alert(alert).await.unwrap();
+    }
+    let kinds: Vec<String> = ledger
+        .alerts(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(kinds, ["agent_suspended", "loop_detected"]);
+}
 
 fn event(id: &str, ts_ms: u64, agent: &str, model: &str, outcome: Outcome, cost: u64) -> Event {
     Event {
@@ -311,6 +338,12 @@ impl LedgerStore for Gated {
     }
     fn set_suspension(&mut self, _: &str, _: Option<&Suspension>) -> Result<(), LedgerError> {
         Ok(())
+    }
+    fn record_alert(&mut self, _: &AlertRecord) -> Result<(), LedgerError> {
+        Ok(())
+    }
+    fn alerts(&mut self, _: u32) -> Result<Vec<AlertRecord>, LedgerError> {
+        Ok(Vec::new())
     }
 }
 
