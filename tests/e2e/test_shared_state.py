@@ -202,3 +202,24 @@ def test_two_replicas_sharing_redis_and_postgres_never_overshoot(make_gateway, r
     assert len({e["id"][:11] for e in events}) == 2
     rows = a.usage("agent")
     assert rows[0]["requests"] == 100 and rows[0]["denied"] == 100 - served
+
+
+def test_a_key_revoked_on_one_replica_is_refused_by_the_other_within_a_second(make_gateway, redis_server, postgres_ledger):
+    a = make_gateway(budgeted("1", redis_server.url, ledger=postgres_ledger), subdir="a")
+    b = make_gateway(budgeted("1", redis_server.url, ledger=postgres_ledger), subdir="b")
+    headers = {"Authorization": "Bearer adm-e2e-admin-token-1c5b9e"}
+    made = a.http.post(f"{a.admin_url}/api/keys", json={"agent": "e2e-bot"}, headers=headers).json()
+
+    def works_on_b():
+        try:
+            call(b.openai(key=made["key"]))
+            return True
+        except openai.AuthenticationError:
+            return False
+
+    assert wait_for(works_on_b, timeout=3), "a key made on one replica works on the other"
+    assert a.http.delete(f"{a.admin_url}/api/keys/{made['id']}", headers=headers).status_code == 200
+    revoked = time.monotonic()
+    assert wait_for(lambda: not works_on_b(), timeout=3)
+    # Replicas re-read keys every second; the margin is for a loaded CI machine.
+    assert time.monotonic() - revoked < 2.5, "refused by every replica within about a second"
