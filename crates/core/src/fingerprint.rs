@@ -55,8 +55,8 @@ fn write_canonical(v: &Value, top: bool, out: &mut String) {
             let mut keys: Vec<&String> = map
                 .keys()
                 .filter(|k| {
-                    !VOLATILE_ANYWHERE.contains(&k.as_str())
-                        && !(top && VOLATILE_TOP.contains(&k.as_str()))
+                    !(VOLATILE_ANYWHERE.contains(&k.as_str())
+                        || top && VOLATILE_TOP.contains(&k.as_str()))
                 })
                 .collect();
             keys.sort();

@@ -271,15 +271,13 @@ impl Plan {
                 out.push((charge.key.clone(), delta, charge.ttl_ms));
             }
         }
-        if failed {
-            if let Some((key, ttl)) = &self.failure_key {
-                out.push((key.clone(), 1, *ttl));
-            }
+        if failed && let Some((key, ttl)) = &self.failure_key {
+            out.push((key.clone(), 1, *ttl));
         }
-        if let Some((key, _, _)) = &self.velocity {
-            if cost_nanos > 0 {
-                out.push((key.clone(), cost_nanos as i64, 2 * MINUTE_MS));
-            }
+        if let Some((key, _, _)) = &self.velocity
+            && cost_nanos > 0
+        {
+            out.push((key.clone(), cost_nanos as i64, 2 * MINUTE_MS));
         }
         out
     }
@@ -350,44 +348,18 @@ pub fn explain(rule: &Rule, current: u64, now_ms: u64) -> Denial {
             scope,
             limit,
             resets_ms,
-        } => {
-            let mut d = Denial::new(
-                Reason::RateLimited,
-                format!(
-                    "{scope} is over its {limit} requests per minute; retry in {}s",
-                    secs(*resets_ms)
-                ),
-            );
-            d.retry_after(secs(*resets_ms));
-            d.hint("x-ratelimit-limit-requests", limit.to_string());
-            d.hint("x-ratelimit-remaining-requests", "0".into());
-            d.hint(
-                "x-ratelimit-reset-requests",
-                format!("{}s", secs(*resets_ms)),
-            );
-            d
-        }
+        } => rate_denial(scope, *limit, "requests", 0, secs(*resets_ms)),
         Rule::Tokens {
             scope,
             limit,
             resets_ms,
-        } => {
-            let mut d = Denial::new(
-                Reason::RateLimited,
-                format!(
-                    "{scope} is over its {limit} tokens per minute; retry in {}s",
-                    secs(*resets_ms)
-                ),
-            );
-            d.retry_after(secs(*resets_ms));
-            d.hint("x-ratelimit-limit-tokens", limit.to_string());
-            d.hint(
-                "x-ratelimit-remaining-tokens",
-                limit.saturating_sub(current).to_string(),
-            );
-            d.hint("x-ratelimit-reset-tokens", format!("{}s", secs(*resets_ms)));
-            d
-        }
+        } => rate_denial(
+            scope,
+            *limit,
+            "tokens",
+            limit.saturating_sub(current),
+            secs(*resets_ms),
+        ),
         Rule::IdenticalCalls { limit, window } => Denial::new(
             Reason::LoopDetected,
             format!(
@@ -407,6 +379,39 @@ pub fn explain(rule: &Rule, current: u64, now_ms: u64) -> Denial {
             ),
         ),
     }
+}
+
+/// A rate-limit refusal with what the OpenAI SDKs read: `Retry-After` and the
+/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers.
+fn rate_denial(
+    scope: &str,
+    limit: u64,
+    unit: &'static str,
+    remaining: u64,
+    retry_secs: u64,
+) -> Denial {
+    let mut d = Denial::new(
+        Reason::RateLimited,
+        format!("{scope} is over its {limit} {unit} per minute; retry in {retry_secs}s"),
+    );
+    d.retry_after(retry_secs);
+    let [limit_h, remaining_h, reset_h] = if unit == "requests" {
+        [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ]
+    } else {
+        [
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ]
+    };
+    d.hint(limit_h, limit.to_string());
+    d.hint(remaining_h, remaining.to_string());
+    d.hint(reset_h, format!("{retry_secs}s"));
+    d
 }
 
 /// The period of a short cycle at the end of `recent` (newest last) that has repeated more

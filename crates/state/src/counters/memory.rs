@@ -45,7 +45,7 @@ impl State {
 
     fn tick(&mut self, now_ms: u64) {
         self.ops += 1;
-        if self.ops % SWEEP_EVERY == 0 {
+        if self.ops.is_multiple_of(SWEEP_EVERY) {
             self.values.retain(|_, (_, expires)| *expires > now_ms);
             self.lists.retain(|_, (_, expires)| *expires > now_ms);
         }

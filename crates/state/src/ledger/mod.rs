@@ -6,8 +6,8 @@ mod sqlite;
 
 use std::sync::{Arc, Mutex};
 
-use airlock_core::Event;
 use airlock_core::keys::KeyDigest;
+use airlock_core::{Event, Kind, Outcome, Usage};
 use tokio::sync::{mpsc, oneshot};
 
 pub use postgres::PostgresStore;
@@ -156,6 +156,46 @@ pub struct Suspension {
     pub agent: String,
     pub since_ms: u64,
     pub reason: String,
+}
+
+/// Reads an event from a result row through two column readers (text and integer), so
+/// every store maps the `events` columns the same way.
+fn event_from_columns<E>(
+    text: impl Fn(&str) -> Result<Option<String>, E>,
+    int: impl Fn(&str) -> Result<Option<i64>, E>,
+) -> Result<Event, E> {
+    let n = |name: &str| -> Result<u64, E> { Ok(int(name)?.unwrap_or(0).max(0) as u64) };
+    let s = |name: &str| -> Result<String, E> { Ok(text(name)?.unwrap_or_default()) };
+    Ok(Event {
+        id: s("id")?,
+        ts_ms: n("ts_ms")?,
+        agent: text("agent")?,
+        team: text("team")?,
+        kind: Kind::parse(&s("kind")?).unwrap_or(Kind::Llm),
+        target: text("target")?,
+        provider: text("provider")?,
+        model: text("model")?,
+        operation: s("operation")?,
+        status: n("status")? as u16,
+        outcome: Outcome::parse(&s("outcome")?).unwrap_or(Outcome::Failed),
+        reason: text("reason")?,
+        usage: Usage {
+            input_tokens: n("input_tokens")?,
+            cached_input_tokens: n("cached_input_tokens")?,
+            cache_write_tokens: n("cache_write_tokens")?,
+            output_tokens: n("output_tokens")?,
+            reasoning_tokens: n("reasoning_tokens")?,
+        },
+        cost_nanos: n("cost_nanos")?,
+        latency_ms: n("latency_ms")?,
+        upstream_ms: int("upstream_ms")?.map(|v| v.max(0) as u64),
+        bytes_in: n("bytes_in")?,
+        bytes_out: n("bytes_out")?,
+        run_id: text("run_id")?,
+        extra: text("extra")?
+            .and_then(|e| serde_json::from_str(&e).ok())
+            .unwrap_or_default(),
+    })
 }
 
 fn open_store(url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {

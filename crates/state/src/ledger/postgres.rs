@@ -7,14 +7,15 @@
 
 use std::time::Duration;
 
+use airlock_core::Event;
 use airlock_core::keys::KeyDigest;
-use airlock_core::{Event, Kind, Outcome, Usage};
 use postgres::error::Severity;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow,
+    event_from_columns,
 };
 
 /// Applied in order, each in the same transaction as its row in `airlock_migrations`. They
@@ -234,42 +235,12 @@ fn text(s: &str) -> String {
 }
 
 fn event_from_row(r: &Row) -> Result<Event, postgres::Error> {
-    let kind: String = r.try_get("kind")?;
-    let outcome: String = r.try_get("outcome")?;
-    let extra: Option<String> = r.try_get("extra")?;
-    let n = |name: &str| -> Result<u64, postgres::Error> { Ok(r.try_get::<_, i64>(name)? as u64) };
-    Ok(Event {
-        id: r.try_get("id")?,
-        ts_ms: n("ts_ms")?,
-        agent: r.try_get("agent")?,
-        team: r.try_get("team")?,
-        kind: Kind::parse(&kind).unwrap_or(Kind::Llm),
-        target: r.try_get("target")?,
-        provider: r.try_get("provider")?,
-        model: r.try_get("model")?,
-        operation: r.try_get("operation")?,
-        status: r.try_get::<_, i32>("status")? as u16,
-        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
-        reason: r.try_get("reason")?,
-        usage: Usage {
-            input_tokens: n("input_tokens")?,
-            cached_input_tokens: n("cached_input_tokens")?,
-            cache_write_tokens: n("cache_write_tokens")?,
-            output_tokens: n("output_tokens")?,
-            reasoning_tokens: n("reasoning_tokens")?,
-        },
-        cost_nanos: n("cost_nanos")?,
-        latency_ms: n("latency_ms")?,
-        upstream_ms: r
-            .try_get::<_, Option<i64>>("upstream_ms")?
-            .map(|v| v as u64),
-        bytes_in: n("bytes_in")?,
-        bytes_out: n("bytes_out")?,
-        run_id: r.try_get("run_id")?,
-        extra: extra
-            .and_then(|e| serde_json::from_str(&e).ok())
-            .unwrap_or_default(),
-    })
+    // `status` is an INTEGER column, every other number a BIGINT.
+    let int = |c: &str| match c {
+        "status" => r.try_get::<_, Option<i32>>(c).map(|v| v.map(i64::from)),
+        _ => r.try_get::<_, Option<i64>>(c),
+    };
+    event_from_columns(|c| r.try_get(c), int)
 }
 
 impl LedgerStore for PostgresStore {

@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
+use airlock_core::Event;
 use airlock_core::keys::KeyDigest;
-use airlock_core::{Event, Kind, Outcome, Usage};
 use rusqlite::{Connection, Row, params, params_from_iter};
 
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow,
+    event_from_columns,
 };
 
 /// Applied in order; `user_version` records how many have run.
@@ -91,40 +92,7 @@ fn migrate(conn: &Connection) -> Result<(), LedgerError> {
 }
 
 fn event_from_row(r: &Row) -> rusqlite::Result<Event> {
-    let kind: String = r.get("kind")?;
-    let outcome: String = r.get("outcome")?;
-    let extra: Option<String> = r.get("extra")?;
-    let n = |name: &str| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(name)? as u64) };
-    Ok(Event {
-        id: r.get("id")?,
-        ts_ms: n("ts_ms")?,
-        agent: r.get("agent")?,
-        team: r.get("team")?,
-        kind: Kind::parse(&kind).unwrap_or(Kind::Llm),
-        target: r.get("target")?,
-        provider: r.get("provider")?,
-        model: r.get("model")?,
-        operation: r.get("operation")?,
-        status: r.get::<_, i64>("status")? as u16,
-        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
-        reason: r.get("reason")?,
-        usage: Usage {
-            input_tokens: n("input_tokens")?,
-            cached_input_tokens: n("cached_input_tokens")?,
-            cache_write_tokens: n("cache_write_tokens")?,
-            output_tokens: n("output_tokens")?,
-            reasoning_tokens: n("reasoning_tokens")?,
-        },
-        cost_nanos: n("cost_nanos")?,
-        latency_ms: n("latency_ms")?,
-        upstream_ms: r.get::<_, Option<i64>>("upstream_ms")?.map(|v| v as u64),
-        bytes_in: n("bytes_in")?,
-        bytes_out: n("bytes_out")?,
-        run_id: r.get("run_id")?,
-        extra: extra
-            .and_then(|e| serde_json::from_str(&e).ok())
-            .unwrap_or_default(),
-    })
+    event_from_columns(|c| r.get(c), |c| r.get(c))
 }
 
 impl LedgerStore for SqliteStore {
