@@ -215,6 +215,8 @@ enum Command {
 
 /// Events waiting for the writer before `record` starts to wait.
 const QUEUE: usize = 8192;
+/// How long the writer waits for more events before committing a batch.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 /// Events written per transaction at most.
 const BATCH: usize = 512;
 
@@ -261,6 +263,12 @@ impl Ledger {
                 let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
                 let mut flushes = Vec::new();
                 while let Some(first) = rx.blocking_recv() {
+                    // Let a batch gather: a few large transactions cost the writer far less
+                    // than many tiny ones (the WAL is written in whole pages per commit).
+                    // Events are already off the request path; a flush does not wait.
+                    if matches!(first, Command::Append(_)) {
+                        std::thread::sleep(LINGER);
+                    }
                     let mut next = Some(first);
                     while let Some(cmd) = next.take() {
                         match cmd {
