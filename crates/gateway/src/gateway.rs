@@ -17,7 +17,7 @@ use crate::upstream::{self, Client};
 
 /// One immutable config snapshot and what is derived from it.
 pub struct Runtime {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub keys: KeyRing,
 }
 
@@ -50,7 +50,10 @@ impl Gateway {
         let mut prefix = [0u8; 4];
         getrandom::fill(&mut prefix).expect("the OS random source is available");
         Arc::new(Gateway {
-            runtime: ArcSwap::from_pointee(Runtime { config, keys }),
+            runtime: ArcSwap::from_pointee(Runtime {
+                config: Arc::new(config),
+                keys,
+            }),
             stored_keys: ArcSwap::from_pointee(stored_keys),
             ledger,
             counters,
@@ -71,7 +74,10 @@ impl Gateway {
     /// Swaps in a new config; calls in flight finish on the snapshot they started with.
     pub fn apply(&self, config: Config) {
         let keys = KeyRing::build(&config, &self.stored_keys.load(), now_ms());
-        self.runtime.store(Arc::new(Runtime { config, keys }));
+        self.runtime.store(Arc::new(Runtime {
+            config: Arc::new(config),
+            keys,
+        }));
     }
 
     /// Re-reads runtime keys from the ledger (new, rotated, revoked ones, also those made
@@ -80,7 +86,13 @@ impl Gateway {
         match self.ledger.keys().await {
             Ok(keys) => {
                 self.stored_keys.store(Arc::new(keys));
-                self.apply(self.runtime().config.clone());
+                // Rebuild the key ring on whatever config is current, even if a reload
+                // lands meanwhile (rcu retries), so a reload is never undone.
+                let stored = self.stored_keys.load();
+                self.runtime.rcu(|rt| Runtime {
+                    config: rt.config.clone(),
+                    keys: KeyRing::build(&rt.config, &stored, now_ms()),
+                });
             }
             Err(e) => tracing::warn!(error = %e, "could not re-read agent keys from the ledger"),
         }
