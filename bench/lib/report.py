@@ -96,14 +96,14 @@ def foreign(results):
     return out
 
 
-def rate_runs(results):
+def rate_runs(results, paths=PATHS):
     """path -> {rate: (held, achieved, p50, p99, ok)}; also requests sent per path."""
     p99_ms = float(meta(results)["p99_ms"])
-    runs = {p: {} for p in PATHS}
-    sent = {p: 0 for p in PATHS}
+    runs = {p: {} for p in paths}
+    sent = {p: 0 for p in paths}
     for path in glob.glob(os.path.join(results, "rates", "*.json*")):
         m = re.fullmatch(
-            r"(warmup-)?(\w+?)(?:-(\d+))?\.json(\.try1)?", os.path.basename(path)
+            r"(warmup-)?(\w+?)(?:-(\d+))?\.json((?:\.miss)?(?:\.try1)?)", os.path.basename(path)
         )
         if not m or m.group(2) not in runs:
             continue
