@@ -11,7 +11,7 @@
 //! response ends, or on drop when the client went away first (499, `cancelled`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use airlock_core::admission::Plan;
 use airlock_core::config::{Agent, Target};
@@ -91,9 +91,7 @@ impl CallGuard {
         let call = Call {
             id: gateway.next_id(),
             started: Instant::now(),
-            ts_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            ts_ms: controls::now_ms(),
             kind,
             operation: operation.to_string(),
             agent: None,

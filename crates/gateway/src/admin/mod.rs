@@ -2,7 +2,7 @@
 //! port with agents, and everything under `/api/` needs `AIRLOCK_ADMIN_TOKEN`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use airlock_core::money::nanos_to_usd;
 use airlock_state::{EventQuery, GroupBy, UsageQuery};
@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use crate::controls::now_ms;
 use crate::gateway::Gateway;
 use crate::http::{Body, json_response, query_params, read_body, text_response};
 
@@ -115,10 +116,7 @@ fn since_ms(params: &[(String, String)], default: Duration) -> Result<u64, Strin
         Some(s) => airlock_core::config::units::parse_span(s)?,
         None => default,
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Ok(now.saturating_sub(span).as_millis() as u64)
+    Ok(now_ms().saturating_sub(span.as_millis() as u64))
 }
 
 async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body> {
