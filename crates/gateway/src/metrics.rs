@@ -61,59 +61,70 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let requests = Family::default();
+        let errors = Family::default();
+        let tokens = Family::default();
+        let cost = Family::default();
+        let duration: Family<_, _, fn() -> Histogram> =
+            Family::new_with_constructor(seconds_histogram);
+        let upstream: Family<_, _, fn() -> Histogram> =
+            Family::new_with_constructor(seconds_histogram);
+        let overhead: Family<_, _, fn() -> Histogram> =
+            Family::new_with_constructor(seconds_histogram);
+        let counters_failures = Counter::default();
+
         let mut registry = Registry::default();
-        let m = Metrics {
-            requests: Family::default(),
-            errors: Family::default(),
-            tokens: Family::default(),
-            cost: Family::default(),
-            duration: Family::new_with_constructor(seconds_histogram),
-            upstream: Family::new_with_constructor(seconds_histogram),
-            overhead: Family::new_with_constructor(seconds_histogram),
-            counters_failures: Counter::default(),
-            registry: Registry::default(),
-        };
         registry.register(
             "airlock_requests",
             "Calls by agent, kind, provider, model and outcome",
-            m.requests.clone(),
+            requests.clone(),
         );
         registry.register(
             "airlock_errors",
             "Denied or failed calls by reason code",
-            m.errors.clone(),
+            errors.clone(),
         );
         registry.register(
             "airlock_tokens",
             "Tokens metered from provider usage reports",
-            m.tokens.clone(),
+            tokens.clone(),
         );
         registry.register(
             "airlock_cost_nanos",
             "Cost in nano-dollars (1e-9 USD)",
-            m.cost.clone(),
+            cost.clone(),
         );
         registry.register(
             "airlock_request_duration_seconds",
             "Whole call, arrival to last byte",
-            m.duration.clone(),
+            duration.clone(),
         );
         registry.register(
             "airlock_upstream_seconds",
             "Upstream time to response headers",
-            m.upstream.clone(),
+            upstream.clone(),
         );
         registry.register(
             "airlock_overhead_seconds",
             "Time Airlock added before the response started (total minus upstream wait)",
-            m.overhead.clone(),
+            overhead.clone(),
         );
         registry.register(
             "airlock_counters_failures",
             "Decisions or settlements the counters store could not serve",
-            m.counters_failures.clone(),
+            counters_failures.clone(),
         );
-        Metrics { registry, ..m }
+        Metrics {
+            registry,
+            requests,
+            errors,
+            tokens,
+            cost,
+            duration,
+            upstream,
+            overhead,
+            counters_failures,
+        }
     }
 }
 
