@@ -39,7 +39,13 @@ pub fn fingerprint(
     }
     if let Some(body) = body {
         let mut canonical = String::new();
-        write_canonical(body, true, &mut canonical);
+        write_canonical(
+            body,
+            &|name, top| {
+                !(VOLATILE_ANYWHERE.contains(&name) || top && VOLATILE_TOP.contains(&name))
+            },
+            &mut canonical,
+        );
         h.update(canonical.as_bytes());
     }
     h.finalize()[..16]
@@ -48,17 +54,18 @@ pub fn fingerprint(
         .collect()
 }
 
-/// JSON with object members sorted by name and volatile members left out.
-fn write_canonical(v: &Value, top: bool, out: &mut String) {
+/// JSON with object members sorted by name at every depth, no whitespace, strings escaped as
+/// serde_json escapes them, and only the members `keep(name, top)` accepts; `top` is true for
+/// the members of the outermost object. Equal values write equal text whatever their member
+/// order, so the text can be hashed.
+pub(crate) fn write_canonical(v: &Value, keep: &dyn Fn(&str, bool) -> bool, out: &mut String) {
+    write_value(v, keep, true, out);
+}
+
+fn write_value(v: &Value, keep: &dyn Fn(&str, bool) -> bool, top: bool, out: &mut String) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map
-                .keys()
-                .filter(|k| {
-                    !(VOLATILE_ANYWHERE.contains(&k.as_str())
-                        || top && VOLATILE_TOP.contains(&k.as_str()))
-                })
-                .collect();
+            let mut keys: Vec<&String> = map.keys().filter(|k| keep(k, top)).collect();
             keys.sort();
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
@@ -67,7 +74,7 @@ fn write_canonical(v: &Value, top: bool, out: &mut String) {
                 }
                 out.push_str(&Value::String(k.clone()).to_string());
                 out.push(':');
-                write_canonical(&map[k], false, out);
+                write_value(&map[k], keep, false, out);
             }
             out.push('}');
         }
@@ -77,7 +84,7 @@ fn write_canonical(v: &Value, top: bool, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(item, false, out);
+                write_value(item, keep, false, out);
             }
             out.push(']');
         }

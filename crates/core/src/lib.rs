@@ -10,6 +10,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod glob;
 pub mod keys;
+pub mod mcp;
 pub mod money;
 pub mod pricing;
 pub mod reason;

@@ -22,6 +22,7 @@ pub enum Reason {
     DlpBlocked,
     NotAllowed,
     ToolChanged,
+    ToolFlagged,
     PrivateAddress,
     Suspended,
 }
@@ -45,6 +46,7 @@ impl Reason {
             Reason::DlpBlocked => "dlp_blocked",
             Reason::NotAllowed => "not_allowed",
             Reason::ToolChanged => "tool_changed",
+            Reason::ToolFlagged => "tool_flagged",
             Reason::PrivateAddress => "private_address",
             Reason::Suspended => "suspended",
         }
@@ -68,6 +70,7 @@ impl Reason {
             Reason::DlpBlocked
             | Reason::NotAllowed
             | Reason::ToolChanged
+            | Reason::ToolFlagged
             | Reason::PrivateAddress => 403,
         }
     }
@@ -93,6 +96,7 @@ impl Reason {
             | Reason::DlpBlocked
             | Reason::NotAllowed
             | Reason::ToolChanged
+            | Reason::ToolFlagged
             | Reason::PrivateAddress
             | Reason::Suspended => Outcome::Denied,
             Reason::ClientClosed => Outcome::Cancelled,

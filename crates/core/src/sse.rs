@@ -54,6 +54,15 @@ fn event_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
+/// The `event:` name of one event, if it has one.
+pub fn event_name(event: &[u8]) -> Option<&[u8]> {
+    event.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let value = line.strip_prefix(b"event:")?;
+        Some(value.strip_prefix(b" ").unwrap_or(value))
+    })
+}
+
 /// The `data:` payload of one event (multi-line data joined with `\n`), if any.
 pub fn event_data(event: &[u8]) -> Option<Vec<u8>> {
     let mut data: Option<Vec<u8>> = None;

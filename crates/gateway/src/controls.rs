@@ -77,6 +77,7 @@ pub async fn admit(
             agent,
             team: agent.team.as_deref().and_then(|t| runtime.config.team(t)),
             model: call.model.as_deref(),
+            tool: call.tool.as_deref(),
             run_id: call.run_id.as_deref(),
             fingerprint: &fingerprint,
             estimate_nanos: estimate.nanos,

@@ -34,6 +34,8 @@ pub struct Call {
     pub operation: String,
     pub agent: Option<Arc<Agent>>,
     pub model: Option<String>,
+    /// The MCP tool called, as `<server><separator><tool>`.
+    pub tool: Option<String>,
     pub target: Option<Target>,
     pub run_id: Option<String>,
     pub bytes_in: u64,
@@ -96,6 +98,7 @@ impl CallGuard {
             operation: operation.to_string(),
             agent: None,
             model: None,
+            tool: None,
             target: None,
             run_id,
             bytes_in: 0,

@@ -65,6 +65,8 @@ pub struct Facts<'a> {
     pub team: Option<&'a Team>,
     /// The model asked for (LLM calls), for per-model rate limits.
     pub model: Option<&'a str>,
+    /// The MCP tool called, as `<server><separator><tool>`, for per-tool rate limits.
+    pub tool: Option<&'a str>,
     pub run_id: Option<&'a str>,
     pub fingerprint: &'a str,
     /// Worst-case cost and tokens of the call.
@@ -174,6 +176,13 @@ impl Plan {
             for (pattern, r) in &f.agent.rates.per_model {
                 if glob::matches(pattern, model) {
                     rate(format!("agent:{agent}:model:{model}"), r, &mut plan);
+                }
+            }
+        }
+        if let Some(tool) = f.tool {
+            for (pattern, r) in &f.agent.rates.per_tool {
+                if glob::matches(pattern, tool) {
+                    rate(format!("agent:{agent}:tool:{tool}"), r, &mut plan);
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! read environment variables.
 
 mod env;
+pub mod mcp;
 pub mod policy;
 pub mod raw;
 mod routing;
@@ -118,12 +119,23 @@ pub struct Allow {
     pub hosts: Option<Vec<String>>,
 }
 
+/// Globs per resource kind, refused whatever the allow lists say.
+#[derive(Clone, Debug, Default)]
+pub struct Deny {
+    pub models: Vec<String>,
+    pub tools: Vec<String>,
+    pub agents: Vec<String>,
+    pub hosts: Vec<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Agent {
     pub id: String,
     pub team: Option<String>,
     pub keys: Vec<KeyDigest>,
     pub allow: Allow,
+    /// Refused even where `allow` lets them through.
+    pub deny: Deny,
     pub budgets: Vec<policy::Budget>,
     pub rates: policy::Rates,
     pub guards: policy::Guards,
@@ -157,6 +169,7 @@ pub struct Config {
     pub agents: Vec<Agent>,
     pub teams: Vec<Team>,
     pub webhooks: Vec<Webhook>,
+    pub mcp: mcp::Mcp,
     pub log: Option<String>,
 }
 
@@ -352,6 +365,12 @@ impl Config {
                     agents: a.allow.agents,
                     hosts: a.allow.hosts,
                 },
+                deny: Deny {
+                    models: a.deny.models.unwrap_or_default(),
+                    tools: a.deny.tools.unwrap_or_default(),
+                    agents: a.deny.agents.unwrap_or_default(),
+                    hosts: a.deny.hosts.unwrap_or_default(),
+                },
             });
         }
 
@@ -393,6 +412,8 @@ impl Config {
             webhooks.push(Webhook { url: w.url, slack });
         }
 
+        let mcp = mcp::normalise(raw.mcp, text)?;
+
         Ok(Config {
             listen,
             state: StateConfig {
@@ -414,6 +435,7 @@ impl Config {
             agents,
             teams,
             webhooks,
+            mcp,
             log: raw.telemetry.and_then(|t| t.log),
         })
     }

@@ -1,10 +1,11 @@
 //! The runtime shape of budgets, rate limits and guards, normalised from config. An agent's
 //! own `guards` override the global ones key by key.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use super::raw::GuardMode;
-use super::raw::{RawAgentLimits, RawBudget, RawGuards, RawLoops, RawVelocity};
+use super::raw::{RawAgentLimits, RawBudget, RawGuards, RawLoops, RawRate, RawVelocity};
 use crate::window::Period;
 
 /// A USD cap over a period, in nano-dollars.
@@ -38,11 +39,12 @@ pub struct Rate {
     pub tokens_per_minute: Option<u64>,
 }
 
-/// An agent's rate limits: overall, and per model-name glob.
+/// An agent's rate limits: overall, per model-name glob and per MCP tool-name glob.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rates {
     pub overall: Rate,
     pub per_model: Vec<(String, Rate)>,
+    pub per_tool: Vec<(String, Rate)>,
 }
 
 pub fn rates(raw: Option<&RawAgentLimits>) -> Rates {
@@ -54,20 +56,23 @@ pub fn rates(raw: Option<&RawAgentLimits>) -> Rates {
             requests_per_minute: raw.requests_per_minute,
             tokens_per_minute: raw.tokens_per_minute,
         },
-        per_model: raw
-            .models
-            .iter()
-            .map(|(glob, r)| {
-                (
-                    glob.clone(),
-                    Rate {
-                        requests_per_minute: r.requests_per_minute,
-                        tokens_per_minute: r.tokens_per_minute,
-                    },
-                )
-            })
-            .collect(),
+        per_model: per_glob(&raw.models),
+        per_tool: per_glob(&raw.tools),
     }
+}
+
+fn per_glob(raw: &BTreeMap<String, RawRate>) -> Vec<(String, Rate)> {
+    raw.iter()
+        .map(|(glob, r)| {
+            (
+                glob.clone(),
+                Rate {
+                    requests_per_minute: r.requests_per_minute,
+                    tokens_per_minute: r.tokens_per_minute,
+                },
+            )
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

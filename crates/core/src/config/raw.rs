@@ -143,6 +143,8 @@ pub struct RawMcpServer {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Accept changed tool definitions of this server without an operator's approval.
+    pub auto_approve: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +280,9 @@ pub struct RawAgent {
     pub keys: Vec<KeyDigest>,
     #[serde(default)]
     pub allow: RawAllow,
+    /// Globs refused even where `allow` would let them through.
+    #[serde(default)]
+    pub deny: RawAllow,
     pub budget: Option<RawBudget>,
     pub limits: Option<RawAgentLimits>,
     pub guards: Option<RawGuards>,
@@ -309,6 +314,9 @@ pub struct RawAgentLimits {
     /// Limits per (agent, model): model-name glob -> limits for that model alone.
     #[serde(default)]
     pub models: BTreeMap<String, RawRate>,
+    /// Limits per (agent, MCP tool): glob over `<server><separator><tool>` -> limits.
+    #[serde(default)]
+    pub tools: BTreeMap<String, RawRate>,
 }
 
 #[derive(Debug, Deserialize)]
