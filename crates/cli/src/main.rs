@@ -44,6 +44,13 @@ enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// Pinned MCP tools, on a running gateway (through its admin API).
+    Tools {
+        #[arg(long, env = "AIRLOCK_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ToolsCommand,
+    },
     /// Spend and tokens from the ledger, grouped.
     Usage {
         #[arg(long, env = "AIRLOCK_CONFIG")]
@@ -106,6 +113,18 @@ enum AgentsCommand {
     List,
 }
 
+#[derive(Subcommand)]
+enum ToolsCommand {
+    /// Every upstream tool seen, with its pin status (approved, changed, flagged).
+    List {
+        /// Print the admin API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept the changed definition of a tool: it becomes the pinned one.
+    Approve { server: String, tool: String },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -124,6 +143,12 @@ fn main() -> ExitCode {
             };
             admin::call(config.as_deref(), method, &path, body).and_then(|v| admin::print(&v))
         }
+        Command::Tools { config, command } => match command {
+            ToolsCommand::List { json } => commands::tools::list(config.as_deref(), json),
+            ToolsCommand::Approve { server, tool } => {
+                commands::tools::approve(config.as_deref(), &server, &tool)
+            }
+        },
         Command::Usage {
             config,
             since,

@@ -1,5 +1,6 @@
 //! Airlock's state: the ledger, the append-only record of every call that is both the
-//! audit log and the spend data, and where runtime-made agent keys live (as digests).
+//! audit log and the spend data, where runtime-made agent keys live (as digests), and
+//! where the definitions of upstream MCP tools are pinned.
 //!
 //! Storage is behind [`ledger::LedgerStore`]; callers hold a [`Ledger`] handle whose
 //! writes go through a bounded queue to one writer thread (batched transactions, never on
@@ -10,6 +11,6 @@ pub mod ledger;
 
 pub use counters::{Counters, CountersError, Decision, MemoryCounters};
 pub use ledger::{
-    AlertRecord, EventQuery, EventSlot, GroupBy, Ledger, LedgerError, StoredKey, Suspension,
-    UsageQuery, UsageRow,
+    AlertRecord, EventQuery, EventSlot, GroupBy, Ledger, LedgerError, PinStatus, SeenTool,
+    StoredKey, Suspension, ToolPin, UsageQuery, UsageRow,
 };

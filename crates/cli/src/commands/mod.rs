@@ -4,6 +4,7 @@ pub mod admin;
 pub mod check;
 pub mod keys;
 pub mod serve;
+pub mod tools;
 pub mod usage;
 
 use std::path::Path;

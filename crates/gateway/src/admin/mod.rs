@@ -60,7 +60,13 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             );
         }
     };
-    let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
+    // Split before decoding, so an escaped `/` in a tool's name stays inside its segment.
+    let segments: Vec<String> = path
+        .trim_start_matches("/api/")
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["events"]) => events(&gateway, &params).await,
         (&Method::GET, ["usage"]) => usage(&gateway, &params).await,
@@ -75,6 +81,10 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         (&Method::GET, ["keys"]) => operator::keys(&gateway).await,
         (&Method::POST, ["keys"]) => operator::create_key(&gateway, &body).await,
         (&Method::DELETE, ["keys", id]) => operator::revoke_key(&gateway, id).await,
+        (&Method::GET, ["tools"]) => operator::tools(&gateway).await,
+        (&Method::POST, ["tools", server, tool, "approve"]) => {
+            operator::approve_tool(&gateway, server, tool).await
+        }
         _ => error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -101,6 +111,31 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
         status,
         &json!({"error": {"code": code, "message": message}}),
     )
+}
+
+/// A path segment with its `%XX` escapes decoded (a `+` stays a `+`, unlike in a query).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -223,5 +258,23 @@ async fn usage(gateway: &Gateway, params: &[(String, String)]) -> Response<Body>
             "ledger_unavailable",
             &e.to_string(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_decoded() {
+        for (raw, decoded) in [
+            ("search_issues", "search_issues"),
+            ("a%2Fb", "a/b"),
+            ("a+b%20c", "a+b c"),
+            ("caf%C3%A9", "café"),
+            ("bad%zz%+1%4", "bad%zz%+1%4"),
+        ] {
+            assert_eq!(percent_decode(raw), decoded, "{raw}");
+        }
     }
 }

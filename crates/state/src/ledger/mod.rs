@@ -3,6 +3,7 @@
 
 mod postgres;
 mod sqlite;
+mod tool_pins;
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use tool_pins::{PinStatus, SeenTool, ToolPin};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -136,6 +138,27 @@ pub trait LedgerStore: Send + 'static {
         agent: &str,
         suspension: Option<&Suspension>,
     ) -> Result<(), LedgerError>;
+    /// Takes in one listing of `server`'s tools, in one transaction: a tool seen for the
+    /// first time is pinned as approved; a known one whose hash differs from the approved
+    /// one becomes pending (or, with `auto_approve`, approved at once); one back at its
+    /// approved hash has nothing pending. Returns every pin of `server`, by tool.
+    fn observe_tools(
+        &mut self,
+        server: &str,
+        seen: &[SeenTool],
+        now_ms: u64,
+        auto_approve: bool,
+    ) -> Result<Vec<ToolPin>, LedgerError>;
+    /// Every pin, by server and tool.
+    fn tool_pins(&mut self) -> Result<Vec<ToolPin>, LedgerError>;
+    /// Makes the pending definition of `server`'s `tool` the approved one (a pin with
+    /// nothing pending is left as it is); `None` when the tool was never seen.
+    fn approve_tool(
+        &mut self,
+        server: &str,
+        tool: &str,
+        now_ms: u64,
+    ) -> Result<Option<ToolPin>, LedgerError>;
 }
 
 /// An alert as sent to the webhooks, kept in the ledger beside the calls that caused it.
@@ -372,6 +395,33 @@ impl Ledger {
 
     pub async fn alerts(&self, limit: u32) -> Result<Vec<AlertRecord>, LedgerError> {
         self.read(move |s| s.alerts(limit)).await
+    }
+
+    /// See [`LedgerStore::observe_tools`].
+    pub async fn observe_tools(
+        &self,
+        server: String,
+        seen: Vec<SeenTool>,
+        now_ms: u64,
+        auto_approve: bool,
+    ) -> Result<Vec<ToolPin>, LedgerError> {
+        self.read(move |s| s.observe_tools(&server, &seen, now_ms, auto_approve))
+            .await
+    }
+
+    pub async fn tool_pins(&self) -> Result<Vec<ToolPin>, LedgerError> {
+        self.read(|s| s.tool_pins()).await
+    }
+
+    /// See [`LedgerStore::approve_tool`].
+    pub async fn approve_tool(
+        &self,
+        server: String,
+        tool: String,
+        now_ms: u64,
+    ) -> Result<Option<ToolPin>, LedgerError> {
+        self.read(move |s| s.approve_tool(&server, &tool, now_ms))
+            .await
     }
 }
 

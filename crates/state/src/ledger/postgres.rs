@@ -14,9 +14,11 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
 use super::{
-    AlertRecord, EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow,
-    event_from_columns,
+    AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
+    UsageQuery, UsageRow, event_from_columns,
 };
+
+mod tool_pins;
 
 /// Applied in order, each in the same transaction as its row in `airlock_migrations`. They
 /// are numbered like SQLite's so a version means the same tables in both.
@@ -74,6 +76,21 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
      );
      CREATE INDEX alerts_ts ON alerts (ts_ms);",
+    // Names sort bytewise ("C"), as in SQLite and Rust, whatever the database's locale.
+    // `flags` is a JSON array of rule ids.
+    "CREATE TABLE tool_pins (
+        server TEXT COLLATE \"C\" NOT NULL,
+        tool TEXT COLLATE \"C\" NOT NULL,
+        approved_hash TEXT NOT NULL,
+        approved_definition TEXT NOT NULL,
+        pending_hash TEXT,
+        pending_definition TEXT,
+        flags TEXT NOT NULL,
+        first_seen_ms BIGINT NOT NULL,
+        last_seen_ms BIGINT NOT NULL,
+        approved_ms BIGINT NOT NULL,
+        PRIMARY KEY (server, tool)
+     );",
 ];
 
 /// The advisory lock that serialises migrations: "airlock" in ASCII.
@@ -485,5 +502,28 @@ impl LedgerStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    fn observe_tools(
+        &mut self,
+        server: &str,
+        seen: &[SeenTool],
+        now_ms: u64,
+        auto_approve: bool,
+    ) -> Result<Vec<ToolPin>, LedgerError> {
+        tool_pins::observe(self, server, seen, now_ms, auto_approve)
+    }
+
+    fn tool_pins(&mut self) -> Result<Vec<ToolPin>, LedgerError> {
+        tool_pins::all(self)
+    }
+
+    fn approve_tool(
+        &mut self,
+        server: &str,
+        tool: &str,
+        now_ms: u64,
+    ) -> Result<Option<ToolPin>, LedgerError> {
+        tool_pins::approve(self, server, tool, now_ms)
     }
 }

@@ -8,9 +8,11 @@ use airlock_core::keys::KeyDigest;
 use rusqlite::{Connection, Row, params, params_from_iter};
 
 use super::{
-    AlertRecord, EventQuery, LedgerError, LedgerStore, StoredKey, Suspension, UsageQuery, UsageRow,
-    event_from_columns,
+    AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
+    UsageQuery, UsageRow, event_from_columns,
 };
+
+mod tool_pins;
 
 /// Applied in order; `user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -56,6 +58,20 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
      );
      CREATE INDEX alerts_ts ON alerts (ts_ms);",
+    // `flags` is a JSON array of rule ids.
+    "CREATE TABLE tool_pins (
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        approved_hash TEXT NOT NULL,
+        approved_definition TEXT NOT NULL,
+        pending_hash TEXT,
+        pending_definition TEXT,
+        flags TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        approved_ms INTEGER NOT NULL,
+        PRIMARY KEY (server, tool)
+     );",
 ];
 
 pub struct SqliteStore {
@@ -293,5 +309,28 @@ impl LedgerStore for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn observe_tools(
+        &mut self,
+        server: &str,
+        seen: &[SeenTool],
+        now_ms: u64,
+        auto_approve: bool,
+    ) -> Result<Vec<ToolPin>, LedgerError> {
+        tool_pins::observe(&mut self.conn, server, seen, now_ms, auto_approve)
+    }
+
+    fn tool_pins(&mut self) -> Result<Vec<ToolPin>, LedgerError> {
+        tool_pins::all(&self.conn)
+    }
+
+    fn approve_tool(
+        &mut self,
+        server: &str,
+        tool: &str,
+        now_ms: u64,
+    ) -> Result<Option<ToolPin>, LedgerError> {
+        tool_pins::approve(&mut self.conn, server, tool, now_ms)
     }
 }

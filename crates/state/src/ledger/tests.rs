@@ -3,8 +3,10 @@ use airlock_core::{Kind, Outcome, Usage};
 
 mod backends;
 mod postgres_only;
+mod tool_pins;
 
 use backends::TestDb;
+use tool_pins::*;
 
 /// Runs each test body once per backend, each against a fresh, empty ledger of its own:
 /// `ledger::tests::sqlite::NAME` and `ledger::tests::postgres::NAME`.
@@ -32,6 +34,11 @@ on_both_backends!(
     revocations_and_suspensions_persist,
     a_batch_keeps_the_first_of_repeated_ids_and_insertion_order,
     alerts_are_kept_newest_first,
+    first_sight_pins_a_tool_and_an_unchanged_one_stays_approved,
+    a_changed_definition_waits_for_approval,
+    auto_approve_takes_a_change_at_once,
+    flags_are_stored_and_shown,
+    approving_an_unknown_tool_finds_nothing,
 );
 
 async fn alerts_are_kept_newest_first(db: TestDb) {
@@ -344,6 +351,21 @@ impl LedgerStore for Gated {
     }
     fn alerts(&mut self, _: u32) -> Result<Vec<AlertRecord>, LedgerError> {
         Ok(Vec::new())
+    }
+    fn observe_tools(
+        &mut self,
+        _: &str,
+        _: &[SeenTool],
+        _: u64,
+        _: bool,
+    ) -> Result<Vec<ToolPin>, LedgerError> {
+        Ok(Vec::new())
+    }
+    fn tool_pins(&mut self) -> Result<Vec<ToolPin>, LedgerError> {
+        Ok(Vec::new())
+    }
+    fn approve_tool(&mut self, _: &str, _: &str, _: u64) -> Result<Option<ToolPin>, LedgerError> {
+        Ok(None)
     }
 }
 

@@ -74,3 +74,39 @@ fn a_dropped_connection_is_made_again() {
     assert_eq!(store.keys().unwrap(), vec![]);
     assert_eq!(store.suspensions().unwrap(), vec![], "and keeps using it");
 }
+
+#[test]
+fn replicas_observing_tools_at_once_do_not_fail() {
+    use super::tool_pins::seen;
+    let db = TestDb::postgres();
+    PostgresStore::open(db.url()).unwrap();
+    const ROUNDS: usize = 40;
+    let start = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        for replica in 0..2 {
+            let (db, start) = (&db, &start);
+            s.spawn(move || {
+                let mut store = PostgresStore::open(db.url()).unwrap();
+                start.wait();
+                for round in 0..ROUNDS {
+                    // Each round brings a tool neither replica has pinned yet; the two list
+                    // them in opposite orders and see different versions of one of them.
+                    let mut listing: Vec<SeenTool> = (round..round + 5)
+                        .map(|t| seen(&format!("t{t:03}"), "v1", &[]))
+                        .collect();
+                    listing.push(seen("shared", &format!("v{replica}"), &[]));
+                    if replica == 1 {
+                        listing.reverse();
+                    }
+                    let pins = store
+                        .observe_tools("gh", &listing, round as u64, false)
+                        .unwrap_or_else(|e| panic!("replica {replica}, round {round}: {e}"));
+                    assert!(pins.len() >= 6);
+                    store.approve_tool("gh", "shared", round as u64).unwrap();
+                }
+            });
+        }
+    });
+    let pins = PostgresStore::open(db.url()).unwrap().tool_pins().unwrap();
+    assert_eq!(pins.len(), ROUNDS + 4 + 1, "each tool pinned once");
+}
