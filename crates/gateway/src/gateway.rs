@@ -30,6 +30,7 @@ pub struct Gateway {
     pub(crate) metrics: Metrics,
     pub(crate) upstream: Client,
     pub(crate) alerts: Alerts,
+    pub(crate) mcp: crate::mcp::McpState,
     pub(crate) admin_token: String,
     /// A rebuild of the counters from the ledger is running.
     pub(crate) rebuilding: AtomicBool,
@@ -59,6 +60,7 @@ impl Gateway {
             counters,
             metrics: Metrics::default(),
             alerts: Alerts::start(upstream.clone()),
+            mcp: Default::default(),
             upstream,
             admin_token,
             rebuilding: AtomicBool::new(false),

@@ -16,6 +16,29 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
+/// A body fed by a channel: each message is sent as it arrives; the body ends when every
+/// sender is gone. Dropping the body (the client went away) closes the channel, which
+/// tells the sending task to stop.
+pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+    ChannelBody(rx).boxed_unsync()
+}
+
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(http_body::Frame::data(c))))
+    }
+}
+
 pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut res = Response::new(full(value.to_string()));
     *res.status_mut() = status;

@@ -1,6 +1,6 @@
 //! Airlock's gateway: the listeners, the request pipeline and the protocol adapters.
 //!
-//! A request enters through [`server`], is routed by protocol ([`llm`], later mcp, a2a,
+//! A request enters through [`server`], is routed by protocol ([`llm`], [`mcp`], later a2a,
 //! egress) and travels the stages in [`pipeline`]: classify → identify → decide →
 //! forward → settle. The admin listener ([`admin`]) is separate from the agent-facing one.
 
@@ -11,6 +11,7 @@ mod gateway;
 mod http;
 mod identity;
 pub mod llm;
+mod mcp;
 mod metrics;
 mod pipeline;
 mod rebuild;

@@ -63,7 +63,12 @@ const KEYS_EVERY: Duration = Duration::from_secs(1);
 pub async fn refresh_keys(gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(KEYS_EVERY) => gateway.refresh_keys().await,
+            _ = tokio::time::sleep(KEYS_EVERY) => {
+                gateway.refresh_keys().await;
+                if !gateway.runtime().config.mcp.servers.is_empty() {
+                    gateway.mcp.pins.refresh(&gateway).await;
+                }
+            }
             _ = stopped.changed() => return,
         }
     }

@@ -59,6 +59,8 @@ impl Running {
                 tracing::warn!("a listener did not stop in time");
             }
         }
+        // stdio MCP servers are children of the gateway: they end with it.
+        self.gateway.mcp.stdio.stop_all();
         if let Err(e) = self.gateway.ledger.flush().await {
             tracing::error!(error = %e, "ledger flush at shutdown failed");
         }
@@ -142,8 +144,13 @@ async fn route_gateway(gateway: Arc<Gateway>, req: Request<Incoming>) -> Respons
         || path == "/embeddings"
     {
         llm::handle(gateway, req).await
+    } else if path == "/mcp" || path.starts_with("/mcp/") {
+        crate::mcp::handle(gateway, req).await
     } else if path == "/" {
-        text_response(StatusCode::OK, "Airlock gateway: LLM APIs under /v1/\n")
+        text_response(
+            StatusCode::OK,
+            "Airlock gateway: LLM APIs under /v1/, MCP at /mcp\n",
+        )
     } else {
         render(
             ErrorStyle::OpenAi,

@@ -1,0 +1,226 @@
+//! A request routed to one upstream (`tools/call`, `prompts/get`, `resources/read`, …).
+//! The answer goes back as JSON when the upstream answers straight away, and as an SSE
+//! stream when it first sends something else — progress, a log line, a sampling request —
+//! which is then relayed the moment it arrives, the response last.
+
+use std::time::Duration;
+
+use airlock_core::Reason;
+use airlock_core::config::mcp::McpServer;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::federation::Ctx;
+use super::jsonrpc;
+use super::session::Scope;
+use super::upstream::{Link, UpstreamError};
+use crate::http::{Body, channel_body, json_response};
+use crate::pipeline::{CallGuard, Ending};
+
+/// How the upstream's answer ended, for the agent and for the ledger.
+struct Answer {
+    /// The response message in the agent's numbering.
+    message: Value,
+    reason: Option<Reason>,
+    is_error: bool,
+}
+
+pub async fn forward(
+    ctx: Ctx,
+    id: Value,
+    method: String,
+    params: Value,
+    server: McpServer,
+    meter: Option<CallGuard>,
+) -> Response<Body> {
+    let (side_tx, mut side_rx) = mpsc::unbounded_channel();
+    let (done_tx, mut done_rx) = oneshot::channel();
+    let link = match ctx.link(&server).await {
+        Ok(l) => l,
+        Err(e) => {
+            let answer = failure(&id, &server.name, &e);
+            return respond_json(answer, meter);
+        }
+    };
+    // The upstream call runs on its own: an agent that drops its connection has not
+    // cancelled (MCP says so); it sends `notifications/cancelled` for that.
+    let drive_ctx = ctx.clone();
+    let (drive_id, drive_server, drive_link) = (id.clone(), server.clone(), link.clone());
+    tokio::spawn(async move {
+        let answer = drive(
+            &drive_ctx,
+            &drive_id,
+            &method,
+            params,
+            &drive_server,
+            drive_link,
+            side_tx,
+        )
+        .await;
+        drive_ctx.session.end_call(&drive_id);
+        let _ = done_tx.send(answer);
+    });
+
+    let first = tokio::select! {
+        answer = &mut done_rx => match answer {
+            Ok(answer) => return respond_json(answer, meter),
+            Err(_) => return respond_json(lost(&id, &server.name), meter),
+        },
+        first = side_rx.recv() => first,
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let session = ctx.session.clone();
+    let server_name = server.name.clone();
+    tokio::spawn(async move {
+        let mut meter = meter;
+        let mut pending_first = first;
+        let mut delivered = true;
+        loop {
+            let next = match pending_first.take() {
+                Some(m) => Some(m),
+                None => tokio::select! {
+                    m = side_rx.recv() => m,
+                    answer = &mut done_rx => {
+                        let answer = answer.unwrap_or_else(|_| lost(&id, &server_name));
+                        delivered &= tx.send(sse_event(&answer.message)).await.is_ok();
+                        settle(meter.take(), &answer, delivered);
+                        return;
+                    }
+                },
+            };
+            let Some(msg) = next else {
+                // The upstream call ended; its answer is on `done_rx`.
+                let answer = (&mut done_rx)
+                    .await
+                    .unwrap_or_else(|_| lost(&id, &server_name));
+                delivered &= tx.send(sse_event(&answer.message)).await.is_ok();
+                settle(meter.take(), &answer, delivered);
+                return;
+            };
+            if let Some(out) = session.relay(&server_name, &link, msg) {
+                delivered &= tx.send(sse_event(&out)).await.is_ok();
+            }
+        }
+    });
+    let mut res = Response::new(channel_body(rx));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+/// Sends the request upstream (reopening an expired upstream session once) and turns
+/// the upstream's response into the agent's.
+async fn drive(
+    ctx: &Ctx,
+    id: &Value,
+    method: &str,
+    params: Value,
+    server: &McpServer,
+    mut link: Link,
+    side: mpsc::UnboundedSender<Value>,
+) -> Answer {
+    let timeout: Duration = ctx.timeout();
+    let mut retried = false;
+    let response = loop {
+        let pending = link
+            .mux()
+            .prepare(method, Some(params.clone()), Some(side.clone()));
+        ctx.session.start_call(id, &link, pending.id);
+        match link.call(pending, timeout).await {
+            Err(UpstreamError::SessionExpired { .. }) if !retried => {
+                retried = true;
+                ctx.session.drop_link(&server.name).await;
+                match ctx.link(server).await {
+                    Ok(l) => link = l,
+                    Err(e) => return failure(id, &server.name, &e),
+                }
+            }
+            Err(e) => return failure(id, &server.name, &e),
+            Ok(r) => break r,
+        }
+    };
+    let mut message = response;
+    message["id"] = id.clone();
+    if let Some(err) = message.get("error") {
+        tracing::debug!(server = %server.name, method, error = %err, "the MCP server answered an error");
+        return Answer {
+            message,
+            reason: Some(Reason::UpstreamError),
+            is_error: false,
+        };
+    }
+    if method == "resources/read"
+        && ctx.session.scope == Scope::Federated
+        && let Some(contents) = message["result"]["contents"].as_array_mut()
+    {
+        for c in contents {
+            if let Some(uri) = c["uri"].as_str() {
+                c["uri"] = json!(format!("{}+{uri}", server.name));
+            }
+        }
+    }
+    let is_error = message["result"]["isError"].as_bool() == Some(true);
+    Answer {
+        message,
+        reason: None,
+        is_error,
+    }
+}
+
+fn failure(id: &Value, server: &str, e: &UpstreamError) -> Answer {
+    tracing::warn!(error = %e, "an MCP call failed upstream");
+    Answer {
+        message: jsonrpc::upstream_failure(Some(id), server, e.reason(), &e.to_string()),
+        reason: Some(e.reason()),
+        is_error: false,
+    }
+}
+
+fn lost(id: &Value, server: &str) -> Answer {
+    failure(
+        id,
+        server,
+        &UpstreamError::Unavailable {
+            server: server.into(),
+            detail: "the call was lost".into(),
+        },
+    )
+}
+
+fn respond_json(answer: Answer, meter: Option<CallGuard>) -> Response<Body> {
+    let res = json_response(StatusCode::OK, &answer.message);
+    settle(meter, &answer, true);
+    res
+}
+
+/// Records the call: served, failed upstream, or (the agent left before the answer
+/// reached it) cancelled.
+fn settle(meter: Option<CallGuard>, answer: &Answer, delivered: bool) {
+    let Some(mut guard) = meter else { return };
+    guard
+        .call()
+        .extra
+        .insert("is_error".into(), json!(answer.is_error));
+    let (status, reason) = if delivered {
+        (200, answer.reason)
+    } else {
+        (499, Some(Reason::ClientClosed))
+    };
+    guard.finish(Ending {
+        status,
+        reason,
+        usage: Default::default(),
+        bytes_out: answer.message.to_string().len() as u64,
+    });
+}
+
+fn sse_event(msg: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {msg}\n\n"))
+}

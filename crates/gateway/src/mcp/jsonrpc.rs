@@ -1,0 +1,169 @@
+//! JSON-RPC 2.0 as MCP uses it: one message per POST or line, read only as far as routing
+//! needs (`id`, `method`, `params`); everything else passes through as it came.
+
+use airlock_core::{Denial, Reason};
+use serde_json::{Map, Value, json};
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const METHOD_NOT_FOUND: i64 = -32601;
+pub const INVALID_PARAMS: i64 = -32602;
+pub const INTERNAL_ERROR: i64 = -32603;
+
+/// One message, classified.
+#[derive(Debug)]
+pub enum Message {
+    Request {
+        id: Value,
+        method: String,
+        params: Option<Value>,
+    },
+    Notification {
+        method: String,
+        params: Option<Value>,
+    },
+    /// A result or an error answering a request of the other side.
+    Response { id: Value, body: Map<String, Value> },
+}
+
+impl Message {
+    /// Classifies a parsed JSON value; `Err` carries what is wrong with it.
+    pub fn classify(value: Value) -> Result<Message, &'static str> {
+        let Value::Object(mut obj) = value else {
+            return Err("a JSON-RPC message must be an object (batches are not part of MCP)");
+        };
+        if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return Err("`jsonrpc` must be \"2.0\"");
+        }
+        let id = obj.remove("id");
+        match obj.remove("method") {
+            Some(Value::String(method)) => {
+                let params = obj.remove("params");
+                match id {
+                    None => Ok(Message::Notification { method, params }),
+                    Some(id @ (Value::String(_) | Value::Number(_))) => {
+                        Ok(Message::Request { id, method, params })
+                    }
+                    Some(_) => Err("a request `id` must be a string or a number"),
+                }
+            }
+            Some(_) => Err("`method` must be a string"),
+            None => match id {
+                Some(id) if obj.contains_key("result") || obj.contains_key("error") => {
+                    obj.remove("jsonrpc");
+                    Ok(Message::Response { id, body: obj })
+                }
+                _ => Err("a message needs a `method`, or an `id` with a `result` or `error`"),
+            },
+        }
+    }
+}
+
+pub fn request(id: Value, method: &str, params: Option<Value>) -> Value {
+    let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
+    if let Some(p) = params {
+        msg["params"] = p;
+    }
+    msg
+}
+
+pub fn notification(method: &str, params: Option<Value>) -> Value {
+    let mut msg = json!({"jsonrpc": "2.0", "method": method});
+    if let Some(p) = params {
+        msg["params"] = p;
+    }
+    msg
+}
+
+pub fn result(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+pub fn error(id: Option<&Value>, code: i64, message: &str, data: Option<Value>) -> Value {
+    let mut err = json!({"code": code, "message": message});
+    if let Some(d) = data {
+        err["data"] = d;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": err})
+}
+
+/// A gateway denial as a JSON-RPC error. The code stays outside the range the JSON-RPC
+/// and MCP specs reserve (−32768…−32000): −31000 minus the HTTP status the same denial
+/// gets elsewhere (−31403 not allowed, −31429 rate limited, …); `data.reason` is the code.
+pub fn denial(id: Option<&Value>, d: &Denial) -> Value {
+    let mut data = json!({"reason": d.reason.code()});
+    if let Some(secs) = d.retry_after_secs {
+        data["retry_after_secs"] = json!(secs);
+    }
+    let code = match d.reason {
+        Reason::BadRequest => INVALID_REQUEST,
+        Reason::NotFound => INVALID_PARAMS,
+        Reason::UpstreamUnavailable | Reason::UpstreamTimeout | Reason::UpstreamError => {
+            INTERNAL_ERROR
+        }
+        _ => -31000 - i64::from(d.reason.status()),
+    };
+    error(id, code, &d.message, Some(data))
+}
+
+/// A failure of an upstream server, named so the agent knows which one.
+pub fn upstream_failure(id: Option<&Value>, server: &str, reason: Reason, message: &str) -> Value {
+    error(
+        id,
+        INTERNAL_ERROR,
+        message,
+        Some(json!({"reason": reason.code(), "server": server})),
+    )
+}
+
+/// The id of a response message, as the upstream numbered it.
+pub fn response_id(msg: &Value) -> Option<i64> {
+    if msg.get("method").is_some() {
+        return None;
+    }
+    msg.get("id")?.as_i64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_the_four_shapes_and_refuses_the_rest() {
+        let m = |v: Value| Message::classify(v);
+        assert!(matches!(
+            m(json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
+            Ok(Message::Request { .. })
+        ));
+        assert!(matches!(
+            m(json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
+            Ok(Message::Notification { .. })
+        ));
+        assert!(matches!(
+            m(json!({"jsonrpc":"2.0","id":"a","result":{}})),
+            Ok(Message::Response { .. })
+        ));
+        assert!(matches!(
+            m(json!({"jsonrpc":"2.0","id":"a","error":{"code":1,"message":"x"}})),
+            Ok(Message::Response { .. })
+        ));
+        for bad in [
+            json!([{"jsonrpc":"2.0","id":1,"method":"ping"}]),
+            json!({"id":1,"method":"ping"}),
+            json!({"jsonrpc":"2.0","id":null,"method":"ping"}),
+            json!({"jsonrpc":"2.0","id":1,"method":5}),
+            json!({"jsonrpc":"2.0","id":1}),
+        ] {
+            assert!(m(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn denials_carry_the_reason_outside_the_reserved_codes() {
+        let d = Denial::new(Reason::NotAllowed, "no");
+        let e = denial(Some(&json!(7)), &d);
+        assert_eq!(e["id"], 7);
+        assert_eq!(e["error"]["code"], -31403);
+        assert_eq!(e["error"]["data"]["reason"], "not_allowed");
+    }
+}

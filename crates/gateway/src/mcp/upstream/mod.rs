@@ -1,0 +1,352 @@
+//! Connections to upstream MCP servers, one module per transport, all multiplexed the same
+//! way by a [`Mux`]: the gateway numbers its requests itself (so ids of many agents never
+//! collide on one upstream), remaps progress tokens, and routes what the server sends back
+//! — the response to its waiter, progress and server-to-client requests to the call they
+//! belong to, the rest to whoever listens on the connection.
+
+mod http;
+mod sse;
+pub mod stdio;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock_core::Reason;
+use airlock_core::config::mcp::{McpServer, Transport};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::jsonrpc;
+use crate::upstream::Client;
+
+pub use self::http::HttpLink;
+pub use self::sse::SseLink;
+use self::stdio::StdioProcess;
+
+/// The MCP revision Airlock speaks to upstreams.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// Messages an upstream sends that are not the response a waiter waits for.
+pub type Side = mpsc::UnboundedSender<Value>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot reach MCP server `{server}`: {detail}")]
+    Unavailable { server: String, detail: String },
+    #[error("MCP server `{server}` did not answer within {secs} s")]
+    Timeout { server: String, secs: u64 },
+    #[error("MCP server `{server}` sent something that is not MCP: {detail}")]
+    Garbage { server: String, detail: String },
+    /// The upstream session is gone (HTTP 404): open a new one and retry.
+    #[error("MCP server `{server}` ended the session")]
+    SessionExpired { server: String },
+}
+
+impl UpstreamError {
+    pub fn reason(&self) -> Reason {
+        match self {
+            UpstreamError::Timeout { .. } => Reason::UpstreamTimeout,
+            UpstreamError::Garbage { .. } => Reason::UpstreamError,
+            _ => Reason::UpstreamUnavailable,
+        }
+    }
+}
+
+/// What the gateway tells an upstream about itself and the agent behind it.
+#[derive(Clone)]
+pub struct Hello {
+    /// The downstream client's capabilities, so sampling, elicitation and roots work.
+    pub capabilities: Value,
+    pub timeout: Duration,
+}
+
+impl Hello {
+    pub fn initialize_params(&self) -> Value {
+        json!({
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": self.capabilities,
+            "clientInfo": {"name": "airlock", "version": env!("CARGO_PKG_VERSION")},
+        })
+    }
+}
+
+/// Where an upstream message came from, which decides who gets it.
+#[derive(Clone, Copy)]
+pub enum Route {
+    /// The stream answering the request with this (upstream) id.
+    Request(i64),
+    /// A stream that belongs to no request (HTTP GET stream).
+    Unsolicited,
+    /// A transport with one stream for everything (stdio, HTTP+SSE): messages about a
+    /// request go to the latest request still waiting.
+    Shared,
+}
+
+struct Waiter {
+    done: oneshot::Sender<Value>,
+    side: Option<Side>,
+}
+
+/// Request numbering and message routing for one upstream connection.
+#[derive(Default)]
+pub struct Mux {
+    next_id: AtomicI64,
+    next_token: AtomicU64,
+    waiters: Mutex<HashMap<i64, Waiter>>,
+    /// Upstream progress token -> (the agent's token, where its notifications go).
+    progress: Mutex<HashMap<String, (Value, Side)>>,
+    listeners: Mutex<Vec<(u64, Side)>>,
+}
+
+/// A request numbered and registered, ready to be written to the transport.
+pub struct Pending {
+    pub id: i64,
+    pub message: Value,
+    done: oneshot::Receiver<Value>,
+    token: Option<String>,
+}
+
+impl Mux {
+    pub fn prepare(&self, method: &str, mut params: Option<Value>, side: Option<Side>) -> Pending {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut token = None;
+        if let (Some(side), Some(meta)) = (
+            &side,
+            params
+                .as_mut()
+                .and_then(|p| p.get_mut("_meta"))
+                .and_then(Value::as_object_mut),
+        ) && let Some(original) = meta.remove("progressToken")
+        {
+            let ours = format!("al-{}", self.next_token.fetch_add(1, Ordering::Relaxed));
+            meta.insert("progressToken".into(), json!(ours));
+            lock(&self.progress).insert(ours.clone(), (original, side.clone()));
+            token = Some(ours);
+        }
+        let (tx, done) = oneshot::channel();
+        lock(&self.waiters).insert(id, Waiter { done: tx, side });
+        Pending {
+            id,
+            message: jsonrpc::request(json!(id), method, params),
+            done,
+            token,
+        }
+    }
+
+    /// Waits for the response of `pending`, at most `timeout`.
+    pub async fn wait(
+        &self,
+        pending: Pending,
+        server: &str,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        let outcome = tokio::time::timeout(timeout, pending.done).await;
+        self.forget(pending.id, pending.token.as_deref());
+        match outcome {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(_)) => Err(UpstreamError::Unavailable {
+                server: server.into(),
+                detail: "the connection closed before the answer".into(),
+            }),
+            Err(_) => Err(UpstreamError::Timeout {
+                server: server.into(),
+                secs: timeout.as_secs(),
+            }),
+        }
+    }
+
+    fn forget(&self, id: i64, token: Option<&str>) {
+        lock(&self.waiters).remove(&id);
+        if let Some(t) = token {
+            lock(&self.progress).remove(t);
+        }
+    }
+
+    /// Whether the request numbered `id` still waits for its response.
+    pub fn waiting(&self, id: i64) -> bool {
+        lock(&self.waiters).contains_key(&id)
+    }
+
+    /// The response of `pending` if it has already arrived.
+    pub fn take(&self, mut pending: Pending, server: &str) -> Result<Value, UpstreamError> {
+        self.forget(pending.id, pending.token.as_deref());
+        pending
+            .done
+            .try_recv()
+            .map_err(|_| UpstreamError::Unavailable {
+                server: server.into(),
+                detail: "the server ended its answer without a response".into(),
+            })
+    }
+
+    /// Hands one upstream message to whoever it is for. Returns a server-to-client request
+    /// nobody can take, which the transport must answer itself.
+    #[must_use]
+    pub fn dispatch(&self, mut msg: Value, route: Route) -> Option<Value> {
+        if let Some(id) = jsonrpc::response_id(&msg) {
+            if let Some(w) = lock(&self.waiters).remove(&id) {
+                let _ = w.done.send(msg);
+            }
+            return None;
+        }
+        if msg.get("method").and_then(Value::as_str) == Some("notifications/progress") {
+            let token = msg["params"]["progressToken"].as_str().map(str::to_string);
+            if let Some((original, side)) =
+                token.and_then(|t| lock(&self.progress).get(&t).cloned())
+            {
+                msg["params"]["progressToken"] = original;
+                let _ = side.send(msg);
+            }
+            return None;
+        }
+        let side = match route {
+            Route::Request(id) => lock(&self.waiters).get(&id).and_then(|w| w.side.clone()),
+            Route::Shared => lock(&self.waiters)
+                .iter()
+                .filter_map(|(id, w)| Some((*id, w.side.clone()?)))
+                .max_by_key(|(id, _)| *id)
+                .map(|(_, s)| s),
+            Route::Unsolicited => None,
+        };
+        match side {
+            Some(side) => side.send(msg).err().map(|e| e.0).filter(is_request),
+            None => self.broadcast(msg),
+        }
+    }
+
+    /// A message for the connection's listeners: a request to one of them (it needs one
+    /// answer), a notification to all.
+    fn broadcast(&self, msg: Value) -> Option<Value> {
+        let mut listeners = lock(&self.listeners);
+        listeners.retain(|(_, l)| !l.is_closed());
+        if is_request(&msg) {
+            return match listeners.first() {
+                Some((_, l)) => l.send(msg).err().map(|e| e.0),
+                None => Some(msg),
+            };
+        }
+        for (_, l) in listeners.iter() {
+            let _ = l.send(msg.clone());
+        }
+        None
+    }
+
+    pub fn listen(&self, key: u64, side: Side) {
+        lock(&self.listeners).push((key, side));
+    }
+
+    pub fn unlisten(&self, key: u64) {
+        lock(&self.listeners).retain(|(k, _)| *k != key);
+    }
+
+    /// The connection is gone: every waiter gets an error now, not a timeout later.
+    pub fn fail_all(&self) {
+        lock(&self.waiters).clear();
+        lock(&self.progress).clear();
+    }
+}
+
+fn is_request(msg: &Value) -> bool {
+    msg.get("id").is_some() && msg.get("method").is_some()
+}
+
+/// The answer to a server-to-client request no agent session can take.
+pub fn refuse(request: &Value) -> Value {
+    jsonrpc::error(
+        request.get("id"),
+        jsonrpc::METHOD_NOT_FOUND,
+        "no agent session can answer this request",
+        None,
+    )
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A live connection to one upstream, as one downstream session uses it.
+#[derive(Clone)]
+pub enum Link {
+    Http(Arc<HttpLink>),
+    Sse(Arc<SseLink>),
+    /// stdio servers are one process shared by every session.
+    Stdio(Arc<StdioProcess>),
+}
+
+impl Link {
+    /// Opens (initializes) a connection for a session; stdio processes come from `stdio`.
+    pub async fn open(
+        client: &Client,
+        server: &McpServer,
+        hello: &Hello,
+        stdio: &stdio::Supervisors,
+    ) -> Result<Link, UpstreamError> {
+        match &server.transport {
+            Transport::Http { url } => Ok(Link::Http(
+                HttpLink::open(client.clone(), server, url, hello).await?,
+            )),
+            Transport::Sse { url } => Ok(Link::Sse(
+                SseLink::open(client.clone(), server, url, hello).await?,
+            )),
+            Transport::Stdio { .. } => Ok(Link::Stdio(stdio.process(server, hello).await?)),
+        }
+    }
+
+    pub fn mux(&self) -> &Mux {
+        match self {
+            Link::Http(l) => &l.mux,
+            Link::Sse(l) => &l.mux,
+            Link::Stdio(p) => &p.mux,
+        }
+    }
+
+    /// Sends a request and waits for its response message (a `result` or an `error`).
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        let pending = self.mux().prepare(method, params, None);
+        self.call(pending, timeout).await
+    }
+
+    /// Sends a request numbered by [`Mux::prepare`] (whose id the caller keeps, to cancel
+    /// it) and waits for its response.
+    pub async fn call(&self, pending: Pending, timeout: Duration) -> Result<Value, UpstreamError> {
+        match self {
+            Link::Http(l) => l.request(pending, timeout).await,
+            Link::Sse(l) => l.request(pending, timeout).await,
+            Link::Stdio(p) => p.request(pending, timeout).await,
+        }
+    }
+
+    /// Sends a notification or the answer to a server-to-client request.
+    pub async fn send(&self, message: Value) -> Result<(), UpstreamError> {
+        match self {
+            Link::Http(l) => l.send(message).await,
+            Link::Sse(l) => l.send(message).await,
+            Link::Stdio(p) => p.send(message).await,
+        }
+    }
+
+    /// Ends the session upstream (stdio processes stay up for other sessions).
+    pub async fn close(&self) {
+        match self {
+            Link::Http(l) => l.close().await,
+            Link::Sse(l) => l.close(),
+            Link::Stdio(_) => {}
+        }
+    }
+
+    /// The connection still works (a dead stdio process or SSE stream does not).
+    pub fn alive(&self) -> bool {
+        match self {
+            Link::Http(_) => true,
+            Link::Sse(l) => l.alive(),
+            Link::Stdio(p) => p.alive(),
+        }
+    }
+}
