@@ -15,7 +15,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from support import MAIN_KEY
+from support import MAIN_KEY, start_listening
 
 HERE = Path(__file__).parent
 UPSTREAM = HERE / "mcp" / "upstream.py"
@@ -33,18 +33,8 @@ class Upstream:
         state.mkdir(parents=True, exist_ok=True)
         self.name, self.transport, self.state = name, transport, state
         self.log = open(state / f"{name}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(UPSTREAM), "--transport", transport, "--name", name, "--state", str(state), *extra],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            stdin=subprocess.DEVNULL,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode().strip()
-        if not line.startswith("listening on "):
-            self.proc.kill()
-            raise RuntimeError(f"upstream {name} did not start: {line!r}")
-        self.port = int(line.rsplit(":", 1)[1])
+        argv = [sys.executable, str(UPSTREAM), "--transport", transport, "--name", name, "--state", str(state), *extra]
+        self.proc, self.port = start_listening(argv, self.log)
         path = "/mcp" if transport == "streamable-http" else "/sse"
         self.url = f"http://127.0.0.1:{self.port}{path}"
 

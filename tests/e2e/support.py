@@ -209,24 +209,24 @@ def to_yaml(value: Any, indent: int = 0) -> str:
 # --- the mock provider ------------------------------------------------------------------
 
 
+def start_listening(argv: list[str], log) -> tuple[subprocess.Popen, int]:
+    """Starts a server that prints `listening on 127.0.0.1:PORT` when ready (the mock, the
+    MCP upstreams); returns the process and its port."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().strip()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} did not start: {line!r}")
+    return proc, int(line.rsplit(":", 1)[1])
+
+
 class Mock:
     """One `airlock-mock` process."""
 
     def __init__(self, bin_path: Path, log_path: Path):
         self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(bin_path), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            stdin=subprocess.DEVNULL,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode().strip()
-        if not line.startswith("listening on "):
-            self.proc.kill()
-            raise RuntimeError(f"airlock-mock did not start: {line!r}")
-        addr = line.removeprefix("listening on ")
-        self.port = int(addr.rsplit(":", 1)[1])
+        self.proc, self.port = start_listening([str(bin_path), "--listen", "127.0.0.1:0"], self.log)
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx2.Client(trust_env=False, timeout=10)
 

@@ -406,3 +406,131 @@ def test_poisoned_descriptions_are_flagged_and_can_be_blocked(make_gateway, airl
         assert "add_numbers" in table and "flagged" in table
     finally:
         bad.stop()
+
+
+def test_a_slow_upstream_gets_a_timeout_error_not_a_hang(make_gateway, upstreams):
+    def edit(config):
+        with_mcp(upstreams)(config)
+        config["limits"]["upstream_timeout"] = "1s"
+
+    gw = make_gateway(edit)
+
+    async def body():
+        async with connect(gw) as client:
+            for server in ("alpha", "beta", "gamma"):
+                with anyio.fail_after(5):
+                    with pytest.raises(MCPError) as slow:
+                        await client.call_tool(f"{server}__slow", {"steps": 1, "delay_ms": 3000})
+                assert slow.value.code == -32603
+                assert slow.value.data == {"reason": "upstream_timeout", "server": server}
+                assert text(await client.call_tool(f"{server}__echo", {"text": "next"})) == "next"
+
+    anyio.run(body)
+    timeouts = [e for e in gw.events(6) if e["reason"] == "upstream_timeout"]
+    assert len(timeouts) == 3 and all(e["outcome"] == "failed" for e in timeouts)
+
+
+def test_a_cancelled_call_is_cancelled_upstream_and_recorded(make_gateway, upstreams):
+    gw = make_gateway(with_mcp(upstreams))
+    log = upstreams["state"] / "events.log"
+
+    async def body():
+        async with connect(gw) as client:
+            for server in ("alpha", "beta", "gamma"):
+                before = log.read_text().count("cancelled slow") if log.exists() else 0
+                with anyio.move_on_after(0.5):
+                    await client.call_tool(f"{server}__slow", {"steps": 50, "delay_ms": 100})
+                    raise AssertionError("the call should have been cancelled")
+                with anyio.fail_after(5):
+                    while (log.read_text().count("cancelled slow") if log.exists() else 0) == before:
+                        await anyio.sleep(0.05)
+                # The session goes on.
+                assert text(await client.call_tool(f"{server}__echo", {"text": "after"})) == "after"
+
+    anyio.run(body)
+    cancelled = [e for e in gw.events(6) if e["operation"].endswith("__slow")]
+    assert len(cancelled) == 3
+    assert all(e["outcome"] == "cancelled" and e["status"] == 499 for e in cancelled)
+
+
+def test_logging_roots_elicitation_and_completion_are_relayed(make_gateway, upstreams):
+    gw = make_gateway(with_mcp(upstreams))
+    logs: list[str] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params.data)
+
+    async def roots(ctx) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
+
+    async def elicit(ctx, params) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def body():
+        async with connect(gw, logging_callback=on_log, list_roots_callback=roots, elicitation_callback=elicit) as client:
+            await client.set_logging_level("debug")
+            for server in ("alpha", "beta", "gamma"):
+                assert text(await client.call_tool(f"{server}__log", {"message": f"hello from {server}"})) == "logged"
+                assert json.loads(text(await client.call_tool(f"{server}__list_roots", {}))) == ["file:///work/project"]
+                assert text(await client.call_tool(f"{server}__elicit_name", {})) == "Hello, Ada!"
+            done = await client.complete(types.PromptReference(type="ref/prompt", name="beta__greet"), {"name": "name", "value": "A"})
+            assert done.completion.values == ["Ada", "Alan"]
+            done = await client.complete(
+                types.ResourceTemplateReference(type="ref/resource", uri="gamma+note://{name}"), {"name": "name", "value": "g"}
+            )
+            assert done.completion.values == ["Grace"]
+        assert [m for m in logs if "hello from" in str(m)] == ["hello from alpha", "hello from beta", "hello from gamma"]
+
+    anyio.run(body)
+    set_level = (upstreams["state"] / "events.log").read_text()
+    assert "setLevel debug" in set_level
+
+
+def test_a_client_without_a_capability_gets_the_upstream_request_refused(make_gateway, upstreams):
+    gw = make_gateway(with_mcp(upstreams))
+
+    async def body():
+        async with connect(gw) as client:  # no sampling callback: the capability is not declared
+            for server in ("alpha", "gamma"):
+                with anyio.fail_after(5):
+                    with pytest.raises(MCPError):
+                        await client.call_tool(f"{server}__ask_model", {"question": "?"})
+                assert text(await client.call_tool(f"{server}__echo", {"text": "fine"})) == "fine"
+
+    anyio.run(body)
+
+
+def test_list_changed_and_resource_updates_reach_the_agent(make_gateway, upstreams):
+    gw = make_gateway(with_mcp(upstreams))
+    seen: list[str] = []
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            seen.append("tools")
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            seen.append(str(message.params.uri))
+
+    async def body():
+        async with connect(gw, message_handler=on_message) as client:
+            # On the call's own stream, from every transport.
+            for server in ("alpha", "beta", "gamma"):
+                n = len(seen)
+                await client.call_tool(f"{server}__grow", {"name": f"grown_{server}"})
+                assert seen[n:] == ["tools"], server
+                assert f"{server}__grown_{server}" in names((await client.list_tools()).tools)
+                assert text(await client.call_tool(f"{server}__grown_{server}", {})) == f"grown grown_{server}"
+            # On the session's GET stream: news that belongs to no call.
+            await client.call_tool("alpha__grow", {"name": "grown_later", "standalone": True})
+            with anyio.fail_after(5):
+                while seen.count("tools") < 4:
+                    await anyio.sleep(0.05)
+            await client.subscribe_resource("beta+note://readme")
+            await client.call_tool("beta__touch", {})
+            with anyio.fail_after(5):
+                while "beta+note://readme" not in seen:
+                    await anyio.sleep(0.05)
+            await client.unsubscribe_resource("beta+note://readme")
+
+    anyio.run(body)
+    log = (upstreams["state"] / "events.log").read_text()
+    assert "subscribe note://readme" in log and "unsubscribe note://readme" in log

@@ -19,7 +19,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 /// A body fed by a channel: each message is sent as it arrives; the body ends when every
 /// sender is gone. Dropping the body (the client went away) closes the channel, which
 /// tells the sending task to stop.
-pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+fn channel_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
     ChannelBody(rx).boxed_unsync()
 }
 
@@ -37,6 +37,20 @@ impl http_body::Body for ChannelBody {
             .poll_recv(cx)
             .map(|chunk| chunk.map(|c| Ok(http_body::Frame::data(c))))
     }
+}
+
+/// An SSE answer fed by a channel of whole events, flushed as they come (also through
+/// proxies that would buffer).
+pub fn sse_response(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response<Body> {
+    let mut res = Response::new(channel_body(rx));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
 }
 
 pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {

@@ -6,6 +6,11 @@ Starts upstream.py in each transport (streamable-http, sse, stdio), drives it wi
 Python `mcp` 2.x `Client` (mode="legacy"), then runs ts/client.mjs against the
 streamable-http one (run `npm ci` in ts/ first, as tests/run does). Exits non-zero on
 the first failed check.
+
+Per transport it also exercises the server-to-client side: logging (logging_callback),
+roots/list (list_roots_callback), tools/list_changed and resources/updated
+(message_handler), completion/complete, resources/subscribe, logging/setLevel,
+notifications/roots/list_changed, and cancelling a `slow` call (checked in events.log).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -35,6 +41,8 @@ KEY = "al-direct-check-key"
 
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 warnings.filterwarnings("ignore", message=".*deprecated as of 2026-07-28.*")
+warnings.filterwarnings("ignore", message=".*removed as of 2026-07-28.*")  # resources/subscribe
+ROOTS = ["file:///work/project", "file:///tmp/scratch"]
 
 
 def start_http(transport: str, name: str, state: Path) -> tuple[subprocess.Popen, int]:
@@ -72,6 +80,46 @@ async def elicitation_callback(context: ClientRequestContext, params: types.Elic
     return types.ElicitResult(action="accept", content={"name": "Ada"})
 
 
+class Inbox:
+    """What the server sent us outside of results: log params and every notification."""
+
+    def __init__(self) -> None:
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+        self.notifications: list[types.ServerNotification] = []
+        self.roots_asked = 0
+
+    async def logging_callback(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params)
+
+    async def list_roots_callback(self, context: ClientRequestContext) -> types.ListRootsResult:
+        self.roots_asked += 1
+        return types.ListRootsResult(roots=[types.Root(uri=u, name=u.rsplit("/", 1)[1]) for u in ROOTS])
+
+    async def message_handler(self, message) -> None:
+        # Server notifications (typed: ToolListChangedNotification, ResourceUpdatedNotification,
+        # LoggingMessageNotification too, ...) plus transport exceptions.
+        if isinstance(message, Exception):
+            raise AssertionError(f"transport error: {message!r}")
+        self.notifications.append(message)
+
+    def of(self, kind: type) -> list:
+        return [n for n in self.notifications if isinstance(n, kind)]
+
+
+async def eventually(predicate, what: str, timeout: float = 5) -> None:
+    """Waits for a notification that may come on another stream than the result."""
+    with anyio.move_on_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.01)
+        return
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
+def events(state: Path) -> list[str]:
+    path = state / "events.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
 def text_of(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
@@ -86,7 +134,8 @@ async def check(client: Client, label: str, name: str, state: Path, transport: s
     assert client.protocol_version == "2025-11-25", client.protocol_version
 
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    expected = {"echo", "add", "search_issues", "whoami", "slow", "ask_model", "elicit_name", "image", "fail", "mutable"}
+    expected = {"echo", "add", "search_issues", "whoami", "slow", "ask_model", "elicit_name", "image", "fail",
+                "mutable", "log", "list_roots", "grow", "touch"}
     assert expected <= set(tools), sorted(tools)
     assert tools["add"].output_schema is not None and tools["echo"].output_schema is None
     done.append(f"tools/list ({len(tools)})")
@@ -112,6 +161,7 @@ async def check(client: Client, label: str, name: str, state: Path, transport: s
     r = await client.call_tool("slow", {"steps": 3, "delay_ms": 20}, progress_callback=on_progress)
     assert text_of(r) == "done 3 steps", r
     assert [p for p, _, _ in progress] == [1, 2, 3] and progress[-1][1:] == (3, "step 3/3"), progress
+    assert events(state) == ["finished slow"], events(state)
     done.append(f"slow ({len(progress)} progress)")
 
     r = await client.call_tool("ask_model", {"question": "abc"})
@@ -161,28 +211,132 @@ async def check(client: Client, label: str, name: str, state: Path, transport: s
     return done
 
 
-def client_kw() -> dict:
+async def check_server_to_client(client: Client, inbox: Inbox, name: str, state: Path, transport: str) -> list[str]:
+    """The server-initiated side: logging, roots, list_changed, completion, subscriptions, cancellation."""
+    done: list[str] = []
+    caps = client.server_capabilities
+    assert caps.tools is not None and caps.tools.list_changed is True, caps
+    assert caps.completions is not None and caps.logging is not None, caps
+    assert caps.resources is not None and caps.resources.subscribe is True, caps
+    done.append("capabilities")
+
+    # logging: notifications/message -> logging_callback(params) (and message_handler too).
+    for standalone in (False, True):
+        before = len(inbox.logs)
+        args = {"message": f"hello {standalone}", "level": "warning", "standalone": standalone}
+        r = await client.call_tool("log", args)
+        assert text_of(r) == "logged", r
+        await eventually(lambda: len(inbox.logs) > before, "log")
+        got = inbox.logs[before]
+        assert (got.level, got.data, got.logger) == ("warning", f"hello {standalone}", name), got
+    r = await client.call_tool("log", {"message": "x", "level": "loud"})
+    assert r.is_error and "unknown level" in text_of(r), r
+    assert (await client.set_logging_level("debug")) is not None
+    assert events(state)[-1] == "setLevel debug", events(state)
+    done.append("log (request + standalone), setLevel")
+
+    # roots/list: server -> client request, answered by list_roots_callback(context).
+    for standalone in (False, True):
+        r = await client.call_tool("list_roots", {"standalone": standalone})
+        assert not r.is_error and json.loads(text_of(r)) == ROOTS, r
+    assert inbox.roots_asked == 2, inbox.roots_asked
+    await client.send_roots_list_changed()
+    await eventually(lambda: "roots_list_changed" in events(state), "roots_list_changed in events.log")
+    done.append("list_roots (request + standalone), roots/list_changed")
+
+    # grow: a new tool plus notifications/tools/list_changed -> message_handler.
+    for standalone in (False, True):
+        tool = f"sprout_{'standalone' if standalone else 'request'}"
+        before = len(inbox.of(types.ToolListChangedNotification))
+        r = await client.call_tool("grow", {"name": tool, "standalone": standalone})
+        assert text_of(r) == f"grew {tool}", r
+        await eventually(lambda: len(inbox.of(types.ToolListChangedNotification)) > before, "tools/list_changed")
+        assert tool in {t.name for t in (await client.list_tools()).tools}
+        r = await client.call_tool(tool, {})
+        assert text_of(r) == f"grown {tool}", r
+    r = await client.call_tool("grow", {"name": "echo"})
+    assert r.is_error and "already exists" in text_of(r), r
+    done.append("grow + tools/list_changed (request + standalone)")
+
+    # completion/complete
+    greet = types.PromptReference(type="ref/prompt", name="greet")
+    note = types.ResourceTemplateReference(type="ref/resource", uri="note://{name}")
+    c = await client.complete(greet, {"name": "name", "value": "A"})
+    assert c.completion.values == ["Ada", "Alan"] and c.completion.total == 2, c
+    c = await client.complete(greet, {"name": "name", "value": "gr"})
+    assert c.completion.values == ["Grace"], c
+    c = await client.complete(note, {"name": "name", "value": ""})
+    assert c.completion.values == ["Ada", "Alan", "Grace"], c
+    c = await client.complete(note, {"name": "other", "value": "A"})
+    assert c.completion.values == [], c
+    done.append("completion (prompt, template)")
+
+    # resources/subscribe + touch -> notifications/resources/updated -> message_handler
+    await client.subscribe_resource("note://readme")
+    assert events(state)[-1] == "subscribe note://readme", events(state)
+    try:
+        await client.subscribe_resource("other://x")
+        raise AssertionError("expected a JSON-RPC error")
+    except MCPError as e:
+        assert e.code == types.INVALID_PARAMS, e.error
+    for standalone in (False, True):
+        before = len(inbox.of(types.ResourceUpdatedNotification))
+        r = await client.call_tool("touch", {"standalone": standalone})
+        assert text_of(r) == "touched note://readme", r
+        await eventually(lambda: len(inbox.of(types.ResourceUpdatedNotification)) > before, "resources/updated")
+        assert inbox.of(types.ResourceUpdatedNotification)[-1].params.uri == "note://readme"
+    await client.unsubscribe_resource("note://readme")
+    assert events(state)[-1] == "unsubscribe note://readme", events(state)
+    done.append("subscribe, touch + resources/updated (request + standalone)")
+
+    # Cancellation: leaving move_on_after cancels call_tool; the client sends
+    # notifications/cancelled and the upstream's handler is cancelled.
+    started = time.monotonic()
+    with anyio.move_on_after(0.5) as scope:
+        await client.call_tool("slow", {"steps": 40, "delay_ms": 100})
+    assert scope.cancelled_caught, "slow finished before the deadline"
+    await eventually(lambda: "cancelled slow" in events(state), "cancelled slow in events.log")
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, elapsed  # slow would need 4 s
+    assert events(state).count("finished slow") == 1, events(state)
+    r = await client.call_tool("echo", {"text": "still here"})  # the session survives the cancel
+    assert text_of(r) == "still here", r
+    done.append(f"cancel slow (seen upstream after {elapsed:.2f}s)")
+    return done
+
+
+def client_kw(inbox: Inbox) -> dict:
     return dict(
         mode="legacy",
         sampling_callback=sampling_callback,
         elicitation_callback=elicitation_callback,
+        list_roots_callback=inbox.list_roots_callback,
+        logging_callback=inbox.logging_callback,
+        message_handler=inbox.message_handler,
         read_timeout_seconds=10,
     )
+
+
+async def check_all(client: Client, inbox: Inbox, label: str, name: str, state: Path) -> list[str]:
+    done = await check(client, label, name, state, label)
+    return done + await check_server_to_client(client, inbox, name, state, label)
 
 
 async def run_streamable_http(port: int, name: str, state: Path) -> list[str]:
     url = f"http://127.0.0.1:{port}/mcp"
     headers = {"Authorization": f"Bearer {KEY}", "x-e2e-tag": "streamable-http"}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(10, read=60), trust_env=False) as http:
-        async with Client(streamable_http_client(url, http_client=http), **client_kw()) as client:
-            return await check(client, "streamable-http", name, state, "streamable-http")
+        inbox = Inbox()
+        async with Client(streamable_http_client(url, http_client=http), **client_kw(inbox)) as client:
+            return await check_all(client, inbox, "streamable-http", name, state)
 
 
 async def run_sse(port: int, name: str, state: Path) -> list[str]:
     url = f"http://127.0.0.1:{port}/sse"
     headers = {"Authorization": f"Bearer {KEY}", "x-e2e-tag": "sse"}
-    async with Client(sse_client(url, headers=headers, timeout=10, sse_read_timeout=60), **client_kw()) as client:
-        return await check(client, "sse", name, state, "sse")
+    inbox = Inbox()
+    async with Client(sse_client(url, headers=headers, timeout=10, sse_read_timeout=60), **client_kw(inbox)) as client:
+        return await check_all(client, inbox, "sse", name, state)
 
 
 async def run_stdio(name: str, state: Path) -> list[str]:
@@ -193,8 +347,9 @@ async def run_stdio(name: str, state: Path) -> list[str]:
     )
     with open(state / f"{name}.log", "w") as errlog:
         # Client(params) also works; stdio_client lets us keep the server's stderr out of the way.
-        async with Client(stdio_client(params, errlog=errlog), **client_kw()) as client:
-            return await check(client, "stdio", name, state, "stdio")
+        inbox = Inbox()
+        async with Client(stdio_client(params, errlog=errlog), **client_kw(inbox)) as client:
+            return await check_all(client, inbox, "stdio", name, state)
 
 
 def run_ts(port: int) -> list[str]:

@@ -10,11 +10,18 @@ airlock-mock does. In stdio mode stdout is the protocol and nothing else is prin
 Logs go to stderr. The SDK's DNS-rebinding protection is on (its default for
 127.0.0.1): a request whose Host is not 127.0.0.1/localhost/[::1] gets 421.
 
-Tools: echo, add (structured output), search_issues, whoami, slow (progress), ask_model
-(sampling), elicit_name (elicitation), image, fail (isError), mutable (its description
-is re-read from <state>/mutable_description.txt at every tools/list), and with
+Tools: echo, add (structured output), search_issues, whoami, slow (progress; notices
+cancellation), ask_model (sampling), elicit_name (elicitation), image, fail (isError),
+mutable (its description is re-read from <state>/mutable_description.txt at every
+tools/list), log (notifications/message), list_roots (roots/list), grow (adds a tool,
+notifications/tools/list_changed), touch (notifications/resources/updated), and with
 --poisoned add_numbers (a classic tool-poisoning description).
-Resources: note://readme, template note://{name}. Prompt: greet(name).
+Resources: note://readme, template note://{name} (resources/subscribe accepted for
+note://*). Prompt: greet(name). completion/complete for greet.name and note://{name}.
+logging/setLevel is accepted (recorded, not enforced).
+With --state DIR, events the test may want to prove are appended to DIR/events.log, one
+per line: "finished slow", "cancelled slow", "subscribe URI", "unsubscribe URI",
+"setLevel LEVEL", "roots_list_changed".
 """
 
 from __future__ import annotations
@@ -26,12 +33,17 @@ import json
 import os
 import signal
 import sys
+import typing
 import warnings
 from pathlib import Path
 
 import anyio
+import mcp.types as types
+from mcp.server.lowlevel import NotificationOptions
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
 from mcp.types import SamplingMessage, TextContent, Tool
 from pydantic import BaseModel, Field
 
@@ -49,6 +61,8 @@ POISONED_DESCRIPTION = (
 TINY_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 )
+LOG_LEVELS = typing.get_args(types.LoggingLevel)  # debug, info, notice, warning, error, critical, alert, emergency
+COMPLETION_NAMES = ["Ada", "Alan", "Grace"]
 
 
 class Sum(BaseModel):
@@ -65,6 +79,23 @@ class UpstreamServer(MCPServer):
     def __init__(self, *args, state: Path | None, **kwargs):
         super().__init__(*args, **kwargs)
         self.state = state
+        # Advertise tools.listChanged: true (the `grow` tool sends the notification). Every
+        # transport builds its InitializeResult with create_initialization_options() and no
+        # arguments, so defaulting the NotificationOptions here covers stdio, SSE and
+        # streamable HTTP alike.
+        low = self._lowlevel_server
+        plain = low.create_initialization_options
+
+        def initialization_options(notification_options=None, *args, **kwargs):
+            return plain(notification_options or NotificationOptions(tools_changed=True), *args, **kwargs)
+
+        low.create_initialization_options = initialization_options
+
+    def event(self, line: str) -> None:
+        """Appends one line to <state>/events.log (nothing without --state)."""
+        if self.state is not None:
+            with open(self.state / "events.log", "a") as f:
+                f.write(line + "\n")
 
     def mutable_description(self) -> str:
         if self.state is not None:
@@ -121,9 +152,16 @@ def build(name: str, state: Path | None, poisoned: bool) -> UpstreamServer:
 
     @text_tool(description="Takes `steps` steps of `delay_ms` each, reporting progress after each.")
     async def slow(steps: int, delay_ms: int, ctx: Context) -> str:
-        for i in range(steps):
-            await anyio.sleep(delay_ms / 1000)
-            await ctx.report_progress(i + 1, steps, f"step {i + 1}/{steps}")
+        try:
+            for i in range(steps):
+                await anyio.sleep(delay_ms / 1000)
+                await ctx.report_progress(i + 1, steps, f"step {i + 1}/{steps}")
+        except anyio.get_cancelled_exc_class():
+            # notifications/cancelled for this request (or the session going away) cancels
+            # the handler's scope. Record it (a plain, non-awaiting write) and re-raise.
+            mcp.event("cancelled slow")
+            raise
+        mcp.event("finished slow")
         return f"done {steps} steps"
 
     @text_tool(description="Asks the client's model (sampling/createMessage) and returns its answer.")
@@ -155,6 +193,47 @@ def build(name: str, state: Path | None, poisoned: bool) -> UpstreamServer:
     def mutable() -> str:
         return "fixed answer"
 
+    def scope(ctx: Context, standalone: bool) -> types.RequestId | None:
+        # related_request_id selects the channel: the request's own (on streamable HTTP, the
+        # SSE stream of this tools/call POST) or, with None, the session's standalone one (the
+        # GET stream on streamable HTTP). SSE and stdio have one stream either way.
+        return None if standalone else ctx.request_id
+
+    @text_tool(description="Sends the message to the client as a log notification (notifications/message).")
+    async def log(message: str, ctx: Context, level: str = "info", standalone: bool = False) -> str:
+        if level not in LOG_LEVELS:
+            raise ToolError(f"unknown level {level!r}; one of {', '.join(LOG_LEVELS)}")
+        await ctx.session.send_log_message(level, message, logger=name, related_request_id=scope(ctx, standalone))
+        return "logged"
+
+    @text_tool(description="Asks the client for its roots (roots/list) and returns their URIs (JSON text).")
+    async def list_roots(ctx: Context, standalone: bool = False) -> str:
+        # ctx.session.list_roots() exists but always uses the standalone channel.
+        result = await ctx.session.send_request(
+            types.ListRootsRequest(),
+            types.ListRootsResult,
+            metadata=ServerMessageMetadata(related_request_id=scope(ctx, standalone)),
+        )
+        return json.dumps([str(root.uri) for root in result.roots])
+
+    @text_tool(description="Adds a tool named `name` (it returns 'grown <name>') and sends tools/list_changed.")
+    async def grow(name: str, ctx: Context, standalone: bool = False) -> str:
+        if any(t.name == name for t in await mcp.list_tools()):
+            raise ToolError(f"tool {name} already exists")
+
+        def grown() -> str:
+            return f"grown {name}"
+
+        mcp.add_tool(grown, name=name, description=f"Grown at run time by grow({name!r}).", structured_output=False)
+        await ctx.session.send_notification(types.ToolListChangedNotification(), scope(ctx, standalone))
+        return f"grew {name}"
+
+    @text_tool(description="Sends notifications/resources/updated for note://readme.")
+    async def touch(ctx: Context, standalone: bool = False) -> str:
+        params = types.ResourceUpdatedNotificationParams(uri="note://readme")
+        await ctx.session.send_notification(types.ResourceUpdatedNotification(params=params), scope(ctx, standalone))
+        return "touched note://readme"
+
     if poisoned:
 
         @text_tool(description=POISONED_DESCRIPTION)
@@ -173,6 +252,46 @@ def build(name: str, state: Path | None, poisoned: bool) -> UpstreamServer:
     def greet(name: str) -> str:
         return f"Please greet {name} warmly."
 
+    @mcp.completion()
+    async def complete(ref, argument: types.CompletionArgument, context) -> types.Completion | None:
+        prompt = isinstance(ref, types.PromptReference) and ref.name == "greet"
+        template = isinstance(ref, types.ResourceTemplateReference) and ref.uri == "note://{name}"
+        if not (prompt or template) or argument.name != "name":
+            return None  # the SDK answers {values: []}
+        prefix = argument.value.lower()
+        values = [v for v in COMPLETION_NAMES if v.lower().startswith(prefix)]
+        return types.Completion(values=values, total=len(values), has_more=False)
+
+    # Spec handlers MCPServer has no decorator for, registered on its low-level server.
+    # Registering resources/subscribe makes the capabilities say resources.subscribe: true,
+    # and logging/setLevel makes them declare logging (we send notifications/message).
+    low = mcp._lowlevel_server
+
+    def subscribable(params) -> str:
+        uri = str(params.uri)
+        if not uri.startswith("note://"):
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource: {uri}", data={"uri": uri})
+        return uri
+
+    async def on_subscribe(ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        mcp.event(f"subscribe {subscribable(params)}")
+        return types.EmptyResult()
+
+    async def on_unsubscribe(ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        mcp.event(f"unsubscribe {subscribable(params)}")
+        return types.EmptyResult()
+
+    async def on_set_level(ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        mcp.event(f"setLevel {params.level}")
+        return types.EmptyResult()
+
+    async def on_roots_list_changed(ctx, params) -> None:
+        mcp.event("roots_list_changed")
+
+    low.add_request_handler("resources/subscribe", types.SubscribeRequestParams, on_subscribe)
+    low.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, on_unsubscribe)
+    low.add_request_handler("logging/setLevel", types.SetLevelRequestParams, on_set_level)
+    low.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, on_roots_list_changed)
     return mcp
 
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use airlock_core::Reason;
 use airlock_core::config::mcp::McpServer;
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,7 +16,7 @@ use super::federation::Ctx;
 use super::jsonrpc;
 use super::session::Scope;
 use super::upstream::{Link, UpstreamError};
-use crate::http::{Body, channel_body, json_response};
+use crate::http::{Body, json_response, sse_response};
 use crate::pipeline::{CallGuard, Ending};
 
 /// How the upstream's answer ended, for the agent and for the ledger.
@@ -104,15 +104,7 @@ pub async fn forward(
             }
         }
     });
-    let mut res = Response::new(channel_body(rx));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res
+    sse_response(rx)
 }
 
 /// Sends the request upstream (reopening an expired upstream session once) and turns
@@ -175,7 +167,10 @@ async fn drive(
 }
 
 fn failure(id: &Value, server: &str, e: &UpstreamError) -> Answer {
-    tracing::warn!(error = %e, "an MCP call failed upstream");
+    match e {
+        UpstreamError::Cancelled { .. } => tracing::debug!(error = %e, "an MCP call was cancelled"),
+        _ => tracing::warn!(error = %e, "an MCP call failed upstream"),
+    }
     Answer {
         message: jsonrpc::upstream_failure(Some(id), server, e.reason(), &e.to_string()),
         reason: Some(e.reason()),
@@ -208,7 +203,7 @@ fn settle(meter: Option<CallGuard>, answer: &Answer, delivered: bool) {
         .call()
         .extra
         .insert("is_error".into(), json!(answer.is_error));
-    let (status, reason) = if delivered {
+    let (status, reason) = if delivered && answer.reason != Some(Reason::ClientClosed) {
         (200, answer.reason)
     } else {
         (499, Some(Reason::ClientClosed))

@@ -19,6 +19,9 @@ use crate::gateway::Gateway;
 
 /// Upstream pages drained per list, so a server paging forever cannot stall a session.
 const MAX_PAGES: usize = 20;
+/// The longest a merged list waits for any one server (less when `upstream_timeout` is
+/// shorter): a slow server is left out of the list rather than holding up the others.
+const LIST_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Everything a request on a session needs.
 #[derive(Clone)]
@@ -191,10 +194,18 @@ impl Ctx {
     pub async fn list(&self, listing: Listing) -> Value {
         let mut tasks = JoinSet::new();
         let servers = self.servers();
+        let deadline = self.timeout().min(LIST_DEADLINE);
         for (i, server) in servers.iter().cloned().enumerate() {
             let ctx = self.clone();
             tasks.spawn(async move {
-                let items = ctx.drain(&server, listing).await;
+                let items = tokio::time::timeout(deadline, ctx.drain(&server, listing))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(UpstreamError::Timeout {
+                            server: server.name.clone(),
+                            secs: deadline.as_secs(),
+                        })
+                    });
                 (i, items)
             });
         }

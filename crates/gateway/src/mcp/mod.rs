@@ -29,7 +29,7 @@ use self::jsonrpc::Message;
 use self::session::{Scope, Sessions};
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
-use crate::http::{Body, ReadError, channel_body, content_length, full, json_response, read_body};
+use crate::http::{Body, ReadError, content_length, full, json_response, read_body, sse_response};
 use crate::identity::presented_key;
 use crate::pipeline::{CallGuard, Ending};
 
@@ -322,6 +322,11 @@ async fn request(
             status: 200,
             ..Ending::denied(&d)
         });
+        if d.reason.outcome() == airlock_core::Outcome::Failed {
+            // Listing the server first failed: the same error a call to it would get.
+            let e = jsonrpc::upstream_failure(Some(&id), &server.name, d.reason, &d.message);
+            return with_reason(json_response(StatusCode::OK, &e), d.reason);
+        }
         return refusal(StatusCode::OK, Some(&id), &d);
     }
     call::forward(ctx, id, method, params, server, Some(guard)).await
@@ -404,7 +409,7 @@ async fn notification(ctx: &Ctx, method: &str, params: Option<Value>) {
             }
         }
         "notifications/roots/list_changed" => {
-            for (_, link) in ctx.session.open_links().await {
+            for link in ctx.session.open_links().await {
                 let msg = jsonrpc::notification(method, params.clone());
                 tokio::spawn(async move { link.send(msg).await });
             }
@@ -438,15 +443,7 @@ fn stream(ctx: Ctx) -> Response<Body> {
             }
         }
     });
-    let mut res = Response::new(channel_body(rx));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    res
+    sse_response(rx)
 }
 
 fn accepted() -> Response<Body> {

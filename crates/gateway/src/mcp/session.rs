@@ -34,7 +34,9 @@ pub struct Session {
     /// What the agent's client can answer (sampling, elicitation, roots).
     pub capabilities: Value,
     key: u64,
-    links: tokio::sync::Mutex<HashMap<String, Link>>,
+    /// One slot per upstream, each locked on its own while its connection opens, so a slow
+    /// server never holds up the others.
+    links: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Link>>>>>,
     /// The agent's GET stream, while one is open.
     stream: Mutex<Option<mpsc::UnboundedSender<Value>>>,
     /// Server-to-client requests sent to the agent: our id -> (link, the upstream's id).
@@ -63,8 +65,12 @@ impl Session {
         stdio: &Supervisors,
         timeout: Duration,
     ) -> Result<Link, UpstreamError> {
-        let mut links = self.links.lock().await;
-        if let Some(l) = links.get(&server.name)
+        let slot = lock(&self.links)
+            .entry(server.name.clone())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(l) = slot.as_ref()
             && l.alive()
         {
             return Ok(l.clone());
@@ -85,20 +91,27 @@ impl Session {
                 }
             }
         });
-        links.insert(server.name.clone(), link.clone());
+        *slot = Some(link.clone());
         Ok(link)
     }
 
     /// Forgets a broken upstream session so the next call opens a new one.
     pub async fn drop_link(&self, server: &str) {
-        if let Some(l) = self.links.lock().await.remove(server) {
+        let slot = lock(&self.links).remove(server);
+        if let Some(slot) = slot
+            && let Some(l) = slot.lock().await.take()
+        {
             l.mux().unlisten(self.key);
         }
     }
 
-    pub async fn open_links(&self) -> Vec<(String, Link)> {
-        let links = self.links.lock().await;
-        links.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    pub async fn open_links(&self) -> Vec<Link> {
+        let slots: Vec<_> = lock(&self.links).values().cloned().collect();
+        let mut links = Vec::new();
+        for slot in slots {
+            links.extend(slot.lock().await.clone());
+        }
+        links
     }
 
     /// Turns a message from upstream `server` into what the agent should see, or answers it
@@ -171,6 +184,7 @@ impl Session {
                 &link,
                 jsonrpc::notification("notifications/cancelled", Some(params)),
             );
+            link.mux().cancel(ours);
         }
     }
 
@@ -209,7 +223,8 @@ impl Session {
     }
 
     async fn close(&self) {
-        let links: Vec<Link> = self.links.lock().await.drain().map(|(_, l)| l).collect();
+        let links = self.open_links().await;
+        lock(&self.links).clear();
         for l in links {
             l.mux().unlisten(self.key);
             l.close().await;
@@ -243,7 +258,7 @@ impl Sessions {
             scope,
             capabilities,
             key: self.keys.fetch_add(1, Ordering::Relaxed),
-            links: tokio::sync::Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::new()),
             stream: Mutex::new(None),
             asked: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),

@@ -88,20 +88,9 @@ impl HttpLink {
             let res = self.call(Method::POST, Some(body)).await?;
             self.consume(res, Route::Request(id)).await
         };
-        match tokio::time::timeout(timeout, io).await {
-            Ok(Ok(())) => self.mux.take(pending, &self.server),
-            Ok(Err(e)) => {
-                let _ = self.mux.take(pending, &self.server);
-                Err(e)
-            }
-            Err(_) => {
-                let _ = self.mux.take(pending, &self.server);
-                Err(UpstreamError::Timeout {
-                    server: self.server.clone(),
-                    secs: timeout.as_secs(),
-                })
-            }
-        }
+        self.mux
+            .exchange(pending, &self.server, timeout, true, io)
+            .await
     }
 
     pub async fn send(&self, message: Value) -> Result<(), UpstreamError> {

@@ -42,6 +42,9 @@ pub enum UpstreamError {
     /// The upstream session is gone (HTTP 404): open a new one and retry.
     #[error("MCP server `{server}` ended the session")]
     SessionExpired { server: String },
+    /// The agent cancelled the request (`notifications/cancelled`).
+    #[error("the request to MCP server `{server}` was cancelled")]
+    Cancelled { server: String },
 }
 
 impl UpstreamError {
@@ -49,6 +52,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Timeout { .. } => Reason::UpstreamTimeout,
             UpstreamError::Garbage { .. } => Reason::UpstreamError,
+            UpstreamError::Cancelled { .. } => Reason::ClientClosed,
             _ => Reason::UpstreamUnavailable,
         }
     }
@@ -84,8 +88,17 @@ pub enum Route {
     Shared,
 }
 
+/// A response, or why none will come.
+type Outcome = Result<Value, Unanswered>;
+
+/// Why a waiter got no response.
+#[derive(Debug)]
+enum Unanswered {
+    Cancelled,
+}
+
 struct Waiter {
-    done: oneshot::Sender<Value>,
+    done: oneshot::Sender<Outcome>,
     side: Option<Side>,
 }
 
@@ -104,7 +117,7 @@ pub struct Mux {
 pub struct Pending {
     pub id: i64,
     pub message: Value,
-    done: oneshot::Receiver<Value>,
+    done: oneshot::Receiver<Outcome>,
     token: Option<String>,
 }
 
@@ -135,26 +148,56 @@ impl Mux {
         }
     }
 
-    /// Waits for the response of `pending`, at most `timeout`.
-    pub async fn wait(
+    /// Runs `io`, the transport's part of sending `pending` (and, where `io_answers`, of
+    /// reading the stream that carries its response), and waits for the response, at most
+    /// `timeout` in all. A cancellation by the agent ends the wait at once.
+    pub async fn exchange(
         &self,
-        pending: Pending,
+        mut pending: Pending,
         server: &str,
         timeout: Duration,
+        io_answers: bool,
+        io: impl Future<Output = Result<(), UpstreamError>>,
     ) -> Result<Value, UpstreamError> {
-        let outcome = tokio::time::timeout(timeout, pending.done).await;
+        let unavailable = |detail: &str| UpstreamError::Unavailable {
+            server: server.into(),
+            detail: detail.into(),
+        };
+        let waited = tokio::time::timeout(timeout, async {
+            tokio::pin!(io);
+            let mut io_done = false;
+            let got = loop {
+                tokio::select! {
+                    biased;
+                    got = &mut pending.done => break got.ok(),
+                    sent = &mut io, if !io_done => match sent {
+                        Err(e) => return Err(e),
+                        // The stream that carries the answer has ended: the answer came
+                        // on it, or never will.
+                        Ok(()) if io_answers => break pending.done.try_recv().ok(),
+                        Ok(()) => io_done = true,
+                    },
+                }
+            };
+            match got {
+                Some(Ok(response)) => Ok(response),
+                Some(Err(Unanswered::Cancelled)) => Err(UpstreamError::Cancelled {
+                    server: server.into(),
+                }),
+                None if io_answers => Err(unavailable(
+                    "the server ended its answer without a response",
+                )),
+                None => Err(unavailable("the connection closed before the answer")),
+            }
+        })
+        .await;
         self.forget(pending.id, pending.token.as_deref());
-        match outcome {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(_)) => Err(UpstreamError::Unavailable {
-                server: server.into(),
-                detail: "the connection closed before the answer".into(),
-            }),
-            Err(_) => Err(UpstreamError::Timeout {
+        waited.unwrap_or_else(|_| {
+            Err(UpstreamError::Timeout {
                 server: server.into(),
                 secs: timeout.as_secs(),
-            }),
-        }
+            })
+        })
     }
 
     fn forget(&self, id: i64, token: Option<&str>) {
@@ -169,16 +212,12 @@ impl Mux {
         lock(&self.waiters).contains_key(&id)
     }
 
-    /// The response of `pending` if it has already arrived.
-    pub fn take(&self, mut pending: Pending, server: &str) -> Result<Value, UpstreamError> {
-        self.forget(pending.id, pending.token.as_deref());
-        pending
-            .done
-            .try_recv()
-            .map_err(|_| UpstreamError::Unavailable {
-                server: server.into(),
-                detail: "the server ended its answer without a response".into(),
-            })
+    /// The agent cancelled request `id`: its waiter stops waiting now (the upstream, told
+    /// by `notifications/cancelled`, sends no response).
+    pub fn cancel(&self, id: i64) {
+        if let Some(w) = lock(&self.waiters).remove(&id) {
+            let _ = w.done.send(Err(Unanswered::Cancelled));
+        }
     }
 
     /// Hands one upstream message to whoever it is for. Returns a server-to-client request
@@ -187,7 +226,7 @@ impl Mux {
     pub fn dispatch(&self, mut msg: Value, route: Route) -> Option<Value> {
         if let Some(id) = jsonrpc::response_id(&msg) {
             if let Some(w) = lock(&self.waiters).remove(&id) {
-                let _ = w.done.send(msg);
+                let _ = w.done.send(Ok(msg));
             }
             return None;
         }

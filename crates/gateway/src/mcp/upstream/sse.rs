@@ -104,12 +104,10 @@ impl SseLink {
         pending: Pending,
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
-        let message = pending.message.to_string();
-        if let Err(e) = self.post(message).await {
-            let _ = self.mux.take(pending, &self.server);
-            return Err(e);
-        }
-        self.mux.wait(pending, &self.server, timeout).await
+        let io = self.post(pending.message.to_string());
+        self.mux
+            .exchange(pending, &self.server, timeout, false, io)
+            .await
     }
 
     pub async fn send(&self, message: Value) -> Result<(), UpstreamError> {

@@ -23,6 +23,8 @@ const INHERITED_ENV: &[&str] = &[
     "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "USER",
 ];
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// Starting an interpreter takes a while (a Python server, ~2 s): more than a call may.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub struct StdioProcess {
@@ -39,11 +41,11 @@ impl StdioProcess {
         pending: Pending,
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
-        if let Err(e) = self.write(&pending.message).await {
-            let _ = self.mux.take(pending, &self.server);
-            return Err(e);
-        }
-        self.mux.wait(pending, &self.server, timeout).await
+        let line = pending.message.clone();
+        let io = self.write(&line);
+        self.mux
+            .exchange(pending, &self.server, timeout, false, io)
+            .await
     }
 
     pub async fn send(&self, message: Value) -> Result<(), UpstreamError> {
@@ -188,7 +190,7 @@ async fn start(server: &McpServer, hello: &Hello) -> Result<Arc<StdioProcess>, U
     // may be able to, and requests a session cannot take are refused per session.
     let hello = Hello {
         capabilities: json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}}),
-        timeout: hello.timeout,
+        timeout: hello.timeout.max(START_TIMEOUT),
     };
     let pending = process
         .mux
