@@ -189,14 +189,18 @@ def test_policy_filters_the_list_and_refuses_calls_with_a_reason(make_gateway, u
                 await client.call_tool("beta__echo", {"text": "x"})
             assert denied.value.data["reason"] == "not_allowed"
             assert "beta__echo" in denied.value.message
+            for unknown in ("alpha__no_such_tool", "zeta__echo", "echo"):
+                with pytest.raises(MCPError) as missing:
+                    await client.call_tool(unknown, {})
+                assert missing.value.code == -32602, unknown
         # The other agent has no allow list: it sees everything.
         async with connect(gw, key=OTHER_KEY) as client:
             assert "beta__echo" in names((await client.list_tools()).tools)
 
     anyio.run(body)
-    events = gw.events(1)
-    assert events[0]["outcome"] == "denied" and events[0]["reason"] == "not_allowed"
-    assert events[0]["operation"] == "beta__echo" and events[0]["kind"] == "mcp"
+    denied = [e for e in gw.events(2) if e["operation"] == "beta__echo"]
+    assert len(denied) == 1 and denied[0]["kind"] == "mcp"
+    assert denied[0]["outcome"] == "denied" and denied[0]["reason"] == "not_allowed"
 
 
 def test_every_tool_call_is_an_event(make_gateway, upstreams):

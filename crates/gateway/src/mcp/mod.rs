@@ -81,9 +81,11 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     let agent = presented_key(req.headers()).and_then(|k| runtime.keys.identify(k));
     let Some(agent) = agent else {
         let mut guard = CallGuard::open(gateway.clone(), Kind::Mcp, "mcp", req.headers()).await;
-        let d = guard
-            .identify(req.headers())
-            .expect_err("no agent has this key");
+        let d = match guard.identify(req.headers()) {
+            Err(d) => d,
+            // The key became valid a moment ago (a refresh): still refuse this request.
+            Ok(_) => Denial::new(Reason::Unauthorized, "the Airlock key is not valid"),
+        };
         guard.finish(Ending::denied(&d));
         let mut res = refusal(StatusCode::UNAUTHORIZED, None, &d);
         res.headers_mut().insert(
@@ -322,7 +324,10 @@ async fn request(
             status: 200,
             ..Ending::denied(&d)
         });
-        if d.reason.outcome() == airlock_core::Outcome::Failed {
+        if matches!(
+            d.reason,
+            Reason::UpstreamUnavailable | Reason::UpstreamTimeout | Reason::UpstreamError
+        ) {
             // Listing the server first failed: the same error a call to it would get.
             let e = jsonrpc::upstream_failure(Some(&id), &server.name, d.reason, &d.message);
             return with_reason(json_response(StatusCode::OK, &e), d.reason);

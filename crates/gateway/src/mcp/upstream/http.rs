@@ -170,9 +170,9 @@ impl HttpLink {
         if !status.is_success() {
             // Never relay an upstream 401 and its WWW-Authenticate: the agent would try
             // to sign in to the upstream's authorization server.
-            return Err(UpstreamError::Unavailable {
+            return Err(UpstreamError::Refused {
                 server: self.server.clone(),
-                detail: format!("it answered HTTP {}", status.as_u16()),
+                status: status.as_u16(),
             });
         }
         if self.session.get().is_none()
@@ -257,9 +257,7 @@ async fn listen(link: Weak<HttpLink>) {
             Ok(res) => {
                 let _ = l.consume(res, Route::Unsolicited).await;
             }
-            Err(UpstreamError::Unavailable { detail, .. }) if detail.contains("HTTP 405") => {
-                return;
-            }
+            Err(UpstreamError::Refused { status: 405, .. }) => return,
             Err(UpstreamError::SessionExpired { .. }) => return,
             Err(_) => pause = (pause * 2).min(Duration::from_secs(30)),
         }

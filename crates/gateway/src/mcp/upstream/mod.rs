@@ -35,6 +35,8 @@ pub type Side = mpsc::UnboundedSender<Value>;
 pub enum UpstreamError {
     #[error("cannot reach MCP server `{server}`: {detail}")]
     Unavailable { server: String, detail: String },
+    #[error("MCP server `{server}` answered HTTP {status}")]
+    Refused { server: String, status: u16 },
     #[error("MCP server `{server}` did not answer within {secs} s")]
     Timeout { server: String, secs: u64 },
     #[error("MCP server `{server}` sent something that is not MCP: {detail}")]

@@ -135,10 +135,10 @@ impl SseLink {
             .await
             .map_err(|_| unavailable("the connection failed".into()))?;
         if !res.status().is_success() {
-            return Err(unavailable(format!(
-                "it answered HTTP {}",
-                res.status().as_u16()
-            )));
+            return Err(UpstreamError::Refused {
+                server: self.server.clone(),
+                status: res.status().as_u16(),
+            });
         }
         let _ = res.into_body().collect().await;
         Ok(())
