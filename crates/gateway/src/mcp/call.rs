@@ -64,6 +64,8 @@ pub async fn forward(
     });
 
     let first = tokio::select! {
+        // An answer that is ready goes back as plain JSON, the cheaper shape.
+        biased;
         answer = &mut done_rx => match answer {
             Ok(answer) => return respond_json(answer, meter),
             Err(_) => return respond_json(lost(&id, &server.name), meter),

@@ -183,8 +183,8 @@ impl HttpLink {
         Ok(res)
     }
 
-    /// Reads a response body (JSON or SSE) and dispatches each message, until the body
-    /// ends or, on a request's stream, its response has arrived.
+    /// Reads a response body (JSON or SSE) to its end and dispatches each message (the
+    /// caller stops waiting for the end soon after a request's response has arrived).
     async fn consume(
         &self,
         res: http::Response<Incoming>,
@@ -230,11 +230,6 @@ impl HttpLink {
                 let msg: Value = serde_json::from_slice(&data)
                     .map_err(|_| garbage("an event of the stream is not JSON"))?;
                 self.deliver(msg, route).await;
-            }
-            if let Route::Request(id) = route
-                && !self.mux.waiting(id)
-            {
-                break;
             }
         }
         Ok(())

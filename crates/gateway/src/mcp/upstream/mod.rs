@@ -28,6 +28,9 @@ use self::stdio::StdioProcess;
 /// The MCP revision Airlock speaks to upstreams.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
 
+/// How long a stream may go on after it carried its answer before it is dropped.
+const DRAIN: Duration = Duration::from_secs(1);
+
 /// Messages an upstream sends that are not the response a waiter waits for.
 pub type Side = mpsc::UnboundedSender<Value>;
 
@@ -171,7 +174,14 @@ impl Mux {
             let got = loop {
                 tokio::select! {
                     biased;
-                    got = &mut pending.done => break got.ok(),
+                    got = &mut pending.done => {
+                        if io_answers && !io_done {
+                            // Servers end the stream right after the answer: reading it to
+                            // its end lets the connection go back to the pool.
+                            let _ = tokio::time::timeout(DRAIN, &mut io).await;
+                        }
+                        break got.ok();
+                    }
                     sent = &mut io, if !io_done => match sent {
                         Err(e) => return Err(e),
                         // The stream that carries the answer has ended: the answer came
@@ -207,11 +217,6 @@ impl Mux {
         if let Some(t) = token {
             lock(&self.progress).remove(t);
         }
-    }
-
-    /// Whether the request numbered `id` still waits for its response.
-    pub fn waiting(&self, id: i64) -> bool {
-        lock(&self.waiters).contains_key(&id)
     }
 
     /// The agent cancelled request `id`: its waiter stops waiting now (the upstream, told
