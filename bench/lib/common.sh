@@ -1,4 +1,4 @@
-# bench/lib/common.sh — helpers shared by bench/run and bench/controls (sourced, not run).
+# bench/lib/common.sh — helpers shared by bench/run, bench/controls and bench/mcp (sourced, not run).
 #
 # The sourcing script sets HERE (the bench/ directory) and `set -euo pipefail` first.
 # Globals it may set before calling: QUIET_WAIT, QUIET_BUDGET (wait_quiet), R (results dir,
@@ -33,11 +33,13 @@ ensure_oha() {
     [[ -x $OHA ]] || die "oha did not install"
 }
 
-build_binaries() {
+build_binaries() { # [PACKAGE...]: default airlock, airlock-mock, airlock-bench-probe (each a binary of that name)
+    local b pkgs=("$@") args=()
+    ((${#pkgs[@]})) || pkgs=(airlock airlock-mock airlock-bench-probe)
+    for b in "${pkgs[@]}"; do args+=(-p "$b"); done
     log "building release binaries into $TARGET_DIR"
-    (cd "$ROOT" && cargo build --release -q -p airlock -p airlock-mock -p airlock-bench-probe)
-    local b
-    for b in airlock airlock-mock airlock-bench-probe; do
+    (cd "$ROOT" && cargo build --release -q "${args[@]}")
+    for b in "${pkgs[@]}"; do
         [[ -x $BIN/$b ]] || die "$BIN/$b missing after the build"
     done
 }

@@ -1,21 +1,27 @@
-//! `airlock-bench-probe`: the timing client of `bench/run`.
+//! `airlock-bench-probe`: the timing client of `bench/run`, `bench/controls` and `bench/mcp`.
 //!
 //! Two modes, both sending the same request to several targets and
 //! interleaving them (request i goes to target i mod T) so that every path
 //! sees the same machine conditions:
 //!
 //! * `latency`: full request/response round trips over keep-alive
-//!   connections; prints p50/p90/p99/mean per target.
+//!   connections; prints p50/p90/p99/mean and the rate of round trips
+//!   (`rps`) per target. With `--expect TEXT`, a 2xx response whose body
+//!   lacks TEXT counts as an error (e.g. a JSON-RPC error, which comes as 200).
 //! * `stream`: SSE responses read frame by frame, each event timestamped as
 //!   it arrives; prints time to first content delta and the gaps between
 //!   content deltas per target.
 //!
-//! Output is one JSON object per target per line, for `bench/run` to parse.
+//! Output is one JSON object per target per line, for the bench scripts to parse.
 //! Every target must be a plain `http://` URL (the benchmark only talks to
-//! 127.0.0.1).
+//! 127.0.0.1). `--header` goes to every target, `--target-header NAME='k: v'`
+//! to target NAME only (e.g. its MCP session id). The first `{seq}` in the
+//! body, if any, is replaced by a number unique to each request (e.g. a
+//! JSON-RPC id, which must not repeat among calls in flight).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -27,22 +33,34 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 const USAGE: &str = "usage:
-  airlock-bench-probe latency --target NAME=URL... [--header 'k: v']... --body JSON
+  airlock-bench-probe latency --target NAME=URL... [--header 'k: v']...
+                              [--target-header NAME='k: v']... --body JSON
                               [--requests N] [--warmup N] [--concurrency C]
-  airlock-bench-probe stream  --target NAME=URL... [--header 'k: v']... --body JSON
-                              [--streams N] [--warmup N]";
+                              [--expect TEXT]
+  airlock-bench-probe stream  --target NAME=URL... [--header 'k: v']...
+                              [--target-header NAME='k: v']... --body JSON
+                              [--streams N] [--warmup N]
+The first `{seq}` in JSON is replaced by a number unique to each request.";
+
+type Header = (HeaderName, HeaderValue);
 
 #[derive(Clone)]
 struct Target {
     name: String,
     uri: Uri,
+    /// Sent to this target only, after the common headers.
+    headers: Vec<Header>,
 }
 
 struct Args {
     mode: String,
     targets: Vec<Target>,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: Vec<Header>,
     body: Bytes,
+    /// The body split around its first `{seq}`, if it has one.
+    seq_split: Option<(Bytes, Bytes)>,
+    /// `latency`: text every response body must contain.
+    expect: Option<Vec<u8>>,
     count: usize,
     warmup: usize,
     concurrency: usize,
@@ -59,11 +77,14 @@ fn parse() -> Result<Args, String> {
         targets: Vec::new(),
         headers: Vec::new(),
         body: Bytes::new(),
+        seq_split: None,
+        expect: None,
         count: 0,
         warmup: 0,
         concurrency: 1,
     };
     let mut count = None;
+    let mut target_headers = Vec::new();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         let number = |v: String| v.parse::<usize>().map_err(|_| format!("bad number {v}"));
@@ -78,16 +99,17 @@ fn parse() -> Result<Args, String> {
                 args.targets.push(Target {
                     name: name.to_owned(),
                     uri,
+                    headers: Vec::new(),
                 });
             }
-            "--header" => {
+            "--header" => args.headers.push(header(&value()?)?),
+            "--target-header" => {
                 let v = value()?;
-                let (k, val) = v.split_once(':').ok_or("--header is 'name: value'")?;
-                let name = HeaderName::try_from(k.trim()).map_err(|e| e.to_string())?;
-                let val = HeaderValue::try_from(val.trim()).map_err(|e| e.to_string())?;
-                args.headers.push((name, val));
+                let (name, h) = v.split_once('=').ok_or("--target-header is NAME='k: v'")?;
+                target_headers.push((name.to_owned(), header(h)?));
             }
             "--body" => args.body = Bytes::from(value()?),
+            "--expect" => args.expect = Some(value()?.into_bytes()).filter(|e| !e.is_empty()),
             "--requests" | "--streams" => count = Some(number(value()?)?),
             "--warmup" => args.warmup = number(value()?)?,
             "--concurrency" => args.concurrency = number(value()?)?.max(1),
@@ -97,8 +119,40 @@ fn parse() -> Result<Args, String> {
     if args.targets.is_empty() {
         return Err("at least one --target".into());
     }
+    for (name, h) in target_headers {
+        let target = args.targets.iter_mut().find(|t| t.name == name);
+        target
+            .ok_or(format!("--target-header for an unknown target {name}"))?
+            .headers
+            .push(h);
+    }
+    if let Some(at) = args.body.windows(5).position(|w| w == b"{seq}") {
+        let (head, tail) = (args.body.slice(..at), args.body.slice(at + 5..));
+        args.seq_split = Some((head, tail));
+    }
     args.count = count.unwrap_or(if args.mode == "latency" { 2000 } else { 20 });
     Ok(args)
+}
+
+fn header(v: &str) -> Result<Header, String> {
+    let (k, val) = v.split_once(':').ok_or("a header is 'name: value'")?;
+    let name = HeaderName::try_from(k.trim()).map_err(|e| e.to_string())?;
+    let val = HeaderValue::try_from(val.trim()).map_err(|e| e.to_string())?;
+    Ok((name, val))
+}
+
+/// The request body: `--body`, with its `{seq}` (if any) replaced by a fresh number.
+fn body(args: &Args) -> Bytes {
+    static SEQ: AtomicU64 = AtomicU64::new(1);
+    let Some((head, tail)) = &args.seq_split else {
+        return args.body.clone();
+    };
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed).to_string();
+    let mut b = BytesMut::with_capacity(head.len() + seq.len() + tail.len());
+    b.extend_from_slice(head);
+    b.extend_from_slice(seq.as_bytes());
+    b.extend_from_slice(tail);
+    b.freeze()
 }
 
 /// One keep-alive HTTP/1.1 connection to one target, reopened if it breaks.
@@ -146,10 +200,12 @@ impl Conn {
     fn request(&self, args: &Args) -> Request<Full<Bytes>> {
         let uri = &self.target.uri;
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let body = body(args);
+        let len = body.len();
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(path)
-            .body(Full::new(args.body.clone()))
+            .body(Full::new(body))
             .expect("valid request");
         let h = req.headers_mut();
         h.insert(
@@ -157,8 +213,8 @@ impl Conn {
             HeaderValue::from_str(uri.authority().expect("checked").as_str()).expect("host"),
         );
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(CONTENT_LENGTH, HeaderValue::from(args.body.len()));
-        for (k, v) in &args.headers {
+        h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        for (k, v) in args.headers.iter().chain(&self.target.headers) {
             h.insert(k.clone(), v.clone());
         }
         req
@@ -203,8 +259,13 @@ async fn round_trip(conn: &mut Conn, args: &Args) -> Result<Duration, String> {
     let status = res.status();
     let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
     let elapsed = start.elapsed();
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+    let body = body.to_bytes();
+    let expected = args
+        .expect
+        .as_ref()
+        .is_none_or(|e| body.windows(e.len()).any(|w| w == e.as_slice()));
+    if !status.is_success() || !expected {
+        let text = String::from_utf8_lossy(&body).into_owned();
         return Err(format!("HTTP {status}: {text}"));
     }
     Ok(elapsed)
@@ -221,6 +282,8 @@ async fn latency(args: Args) -> Result<(), String> {
         tasks.push(tokio::spawn(async move {
             let mut conns: Vec<Conn> = args.targets.iter().cloned().map(Conn::new).collect();
             let mut samples: Vec<Vec<f64>> = vec![Vec::new(); t];
+            // Time this connection spent on the target's measured round trips.
+            let mut busy = vec![Duration::ZERO; t];
             let mut errors = vec![0usize; t];
             let mut first_error: Option<String> = None;
             let mut sent = vec![0usize; t];
@@ -232,7 +295,10 @@ async fn latency(args: Args) -> Result<(), String> {
                 let k = (i + worker) % t;
                 sent[k] += 1;
                 match round_trip(&mut conns[k], &args).await {
-                    Ok(d) if i >= warm * t => samples[k].push(us(d)),
+                    Ok(d) if i >= warm * t => {
+                        samples[k].push(us(d));
+                        busy[k] += d;
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         errors[k] += 1;
@@ -241,15 +307,27 @@ async fn latency(args: Args) -> Result<(), String> {
                     }
                 }
             }
-            (samples, errors, sent, first_error)
+            // Round trips per second on each target: this connection's share.
+            let rps: Vec<f64> = (0..t)
+                .map(|k| match busy[k].as_secs_f64() {
+                    b if b > 0.0 => samples[k].len() as f64 / b,
+                    _ => 0.0,
+                })
+                .collect();
+            (samples, errors, sent, first_error, rps)
         }));
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); t];
     let mut errors = vec![0usize; t];
     let mut sent = vec![0usize; t];
+    // The rate each target answered at: the connections' rates summed (with requests
+    // interleaved the targets share the wall clock, so each is timed only on its own
+    // round trips; this is concurrency / mean latency).
+    let mut rps = vec![0.0f64; t];
     for task in tasks {
-        let (s, e, n, first) = task.await.map_err(|e| e.to_string())?;
+        let (s, e, n, first, r) = task.await.map_err(|e| e.to_string())?;
         for k in 0..t {
+            rps[k] += r[k];
             samples[k].extend(&s[k]);
             errors[k] += e[k];
             sent[k] += n[k];
@@ -262,7 +340,7 @@ async fn latency(args: Args) -> Result<(), String> {
         let s = &mut samples[k];
         s.sort_by(f64::total_cmp);
         println!(
-            "{{\"target\":\"{}\",\"sent\":{},\"n\":{},\"errors\":{},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"mean_us\":{},\"max_us\":{}}}",
+            "{{\"target\":\"{}\",\"sent\":{},\"n\":{},\"errors\":{},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"mean_us\":{},\"max_us\":{},\"rps\":{}}}",
             target.name,
             sent[k],
             s.len(),
@@ -272,6 +350,7 @@ async fn latency(args: Args) -> Result<(), String> {
             json_num(percentile(s, 99.0)),
             json_num(mean(s)),
             json_num(s.last().copied().unwrap_or(f64::NAN)),
+            json_num(rps[k]),
         );
     }
     Ok(())
@@ -425,6 +504,26 @@ mod tests {
         ));
         assert!(!is_content_delta(br#"data: {"choices":[{"delta":{}}]}"#));
         assert!(!is_content_delta(b"data: [DONE]"));
+    }
+
+    #[test]
+    fn seq_is_replaced_by_a_fresh_number() {
+        let mut args = Args {
+            mode: "latency".into(),
+            targets: Vec::new(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            seq_split: Some((Bytes::from_static(b"{\"id\":"), Bytes::from_static(b"}"))),
+            expect: None,
+            count: 0,
+            warmup: 0,
+            concurrency: 1,
+        };
+        let (a, b) = (body(&args), body(&args));
+        assert!(a.starts_with(b"{\"id\":") && a.ends_with(b"}") && a != b);
+        args.seq_split = None;
+        args.body = Bytes::from_static(b"{}");
+        assert_eq!(body(&args), Bytes::from_static(b"{}"));
     }
 
     #[test]
