@@ -4,8 +4,10 @@ and TypeScript clients through `/mcp` and `/mcp/<server>`."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
+import threading
 
 import anyio
 import httpx2
@@ -14,7 +16,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from mcp_support import UPSTREAM_TOKEN, Upstream, connect, names, rpc, stdio_config, text, ts_client
-from support import MAIN_AGENT, MAIN_KEY, OTHER_KEY, WRONG_KEY
+from support import ADMIN_TOKEN, MAIN_AGENT, MAIN_KEY, OTHER_KEY, WRONG_KEY
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +238,8 @@ def test_agents_must_sign_in_and_foreign_origins_are_refused(make_gateway, upstr
     assert rpc(gw, ping, session=session).json()["result"] == {}
     assert rpc(gw, ping, key=OTHER_KEY, session=session).status_code == 404
     assert rpc(gw, ping).status_code == 400
+    assert rpc(gw, ping, session=session, **{"MCP-Protocol-Version": "2025-11-25"}).status_code == 200
+    assert rpc(gw, ping, session=session, **{"MCP-Protocol-Version": "1999-01-01"}).status_code == 400
     # Garbage gets JSON-RPC errors, not a crash.
     assert rpc(gw, b"{not json", session=session).json()["error"]["code"] == -32700
     assert rpc(gw, [ping], session=session).json()["error"]["code"] == -32600
@@ -538,3 +542,81 @@ def test_list_changed_and_resource_updates_reach_the_agent(make_gateway, upstrea
     anyio.run(body)
     log = (upstreams["state"] / "events.log").read_text()
     assert "subscribe note://readme" in log and "unsubscribe note://readme" in log
+
+
+def test_auto_approved_servers_take_changes_without_an_operator(make_gateway, tmp_path):
+    trusted = Upstream("streamable-http", "trusted", tmp_path)
+
+    def edit(config):
+        config["limits"]["upstream_timeout"] = "10s"
+        config["mcp"] = {"servers": {"trusted": {**trusted.config(), "auto_approve": True}}}
+
+    gw = make_gateway(edit)
+    try:
+        async def body():
+            async with connect(gw) as client:
+                assert "trusted__mutable" in names((await client.list_tools()).tools)
+                (tmp_path / "mutable_description.txt").write_text("Returns a fixed answer, now faster.")
+                tools = (await client.list_tools()).tools
+                assert next(t for t in tools if t.name == "trusted__mutable").description == "Returns a fixed answer, now faster."
+                assert text(await client.call_tool("trusted__mutable", {})) == "fixed answer"
+
+        anyio.run(body)
+        pin = next(t for t in gw.admin("/api/tools").json()["tools"] if t["tool"] == "mutable")
+        assert pin["status"] == "approved" and pin["description"] == "Returns a fixed answer, now faster."
+    finally:
+        trusted.stop()
+
+
+def test_a_suspended_agent_cannot_call_tools(make_gateway, upstreams):
+    gw = make_gateway(with_mcp(upstreams))
+
+    async def body():
+        async with connect(gw) as client:
+            assert text(await client.call_tool("alpha__echo", {"text": "before"})) == "before"
+            res = gw.http.post(f"{gw.admin_url}/api/agents/{MAIN_AGENT}/suspend", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert res.status_code == 200, res.text
+            with pytest.raises(MCPError) as stopped:
+                await client.call_tool("alpha__echo", {"text": "after"})
+            assert stopped.value.data["reason"] == "suspended" and stopped.value.code == -31429
+
+    anyio.run(body)
+
+
+class Garbage(http.server.BaseHTTPRequestHandler):
+    """An 'MCP server' that answers every POST with HTTP 200 and a body that is not JSON."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = b"<html>not MCP</html>"
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_upstream_answering_garbage_gets_an_error_naming_it(make_gateway, upstreams):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def edit(config):
+        with_mcp(upstreams)(config)
+        config["mcp"]["servers"]["junk"] = {"url": f"http://127.0.0.1:{server.server_port}/mcp"}
+
+    gw = make_gateway(edit)
+    try:
+        async def body():
+            async with connect(gw) as client:
+                listed = names((await client.list_tools()).tools)
+                assert "alpha__echo" in listed and not any(n.startswith("junk__") for n in listed)
+                with pytest.raises(MCPError) as junk:
+                    await client.call_tool("junk__anything", {})
+                assert junk.value.code == -32603 and junk.value.data == {"reason": "upstream_error", "server": "junk"}
+
+        anyio.run(body)
+    finally:
+        server.shutdown()

@@ -183,6 +183,22 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         Some(None) => return no_session(StatusCode::NOT_FOUND),
         None => return no_session(StatusCode::BAD_REQUEST),
     };
+    // Absent means 2025-03-26 (the spec's rule); anything we do not speak is refused.
+    if let Some(v) = parts.headers.get("mcp-protocol-version")
+        && !VERSIONS
+            .iter()
+            .any(|known| known.as_bytes() == v.as_bytes())
+    {
+        let message = format!(
+            "unsupported MCP-Protocol-Version; this endpoint speaks {}",
+            VERSIONS.join(", ")
+        );
+        let e = jsonrpc::error(None, jsonrpc::INVALID_REQUEST, &message, None);
+        return with_reason(
+            json_response(StatusCode::BAD_REQUEST, &e),
+            Reason::BadRequest,
+        );
+    }
     let ctx = ctx(session);
     match message {
         Message::Request { id, method, params } => {
