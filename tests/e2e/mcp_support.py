@@ -15,7 +15,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from support import MAIN_KEY, start_listening
+from support import MAIN_KEY, start_listening, stop_process
 
 HERE = Path(__file__).parent
 UPSTREAM = HERE / "mcp" / "upstream.py"
@@ -45,13 +45,7 @@ class Upstream:
         return entry
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
 import subprocess
 import threading
 
@@ -293,9 +295,10 @@ def test_a_crashed_stdio_server_is_restarted(make_gateway, upstreams):
             pid = json.loads(text(await client.call_tool("gamma__whoami", {})))
             assert pid["server"] == "gamma"
             # The server exits (as if it crashed) when its process is killed.
-            import os, signal, subprocess
-
-            out = subprocess.run(["pgrep", "-f", "--", "--name gamma"], capture_output=True, text=True).stdout.split()
+            out = subprocess.run(
+                ["pgrep", "-P", str(gw.proc.pid), "-f", "--", "--name gamma"], capture_output=True, text=True
+            ).stdout.split()
+            assert out, "the gateway runs the stdio server as its child"
             for p in out:
                 os.kill(int(p), signal.SIGKILL)
             for _ in range(40):
@@ -578,6 +581,10 @@ def test_a_suspended_agent_cannot_call_tools(make_gateway, upstreams):
             assert res.status_code == 200, res.text
             with pytest.raises(MCPError) as stopped:
                 await client.call_tool("alpha__echo", {"text": "after"})
+            assert stopped.value.data["reason"] == "suspended" and stopped.value.code == -31429
+            # Reading a resource is metered like a tool call, so it is stopped too.
+            with pytest.raises(MCPError) as stopped:
+                await client.read_resource("beta+note://readme")
             assert stopped.value.data["reason"] == "suspended" and stopped.value.code == -31429
 
     anyio.run(body)

@@ -129,6 +129,19 @@ pub(super) fn normalise(raw: Option<RawMcp>, text: &str) -> Result<Mcp, ConfigEr
                 )));
             }
         };
+        for (header, value) in &s.headers {
+            if !valid_header_name(header) {
+                return Err(bad(format!(
+                    "mcp.servers.{name}.headers: `{header}` is not a valid HTTP header name"
+                )));
+            }
+            // The value may be a credential: it is never quoted.
+            if !valid_header_value(value) {
+                return Err(bad(format!(
+                    "mcp.servers.{name}.headers.{header}: the value must be printable ASCII (no line breaks)"
+                )));
+            }
+        }
         servers.insert(
             name.clone(),
             McpServer {
@@ -146,4 +159,36 @@ pub(super) fn normalise(raw: Option<RawMcp>, text: &str) -> Result<Mcp, ConfigEr
         allowed_origins: raw.allowed_origins.unwrap_or_default(),
         block_flagged_descriptions: raw.block_flagged_descriptions.unwrap_or(false),
     })
+}
+
+/// An RFC 9110 token, what an HTTP header name must be.
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Printable ASCII and tabs: what an HTTP client sends as a header value as it is.
+fn valid_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{valid_header_name, valid_header_value};
+
+    #[test]
+    fn header_names_and_values_must_be_sendable() {
+        assert!(valid_header_name("Authorization"));
+        assert!(valid_header_name("x-api-key"));
+        assert!(!valid_header_name(""));
+        assert!(!valid_header_name("x api key"));
+        assert!(!valid_header_name("x-key:"));
+        assert!(valid_header_value("Bearer abc.def"));
+        assert!(!valid_header_value("abc\r\nx-injected: 1"));
+        assert!(!valid_header_value("clé"));
+    }
 }

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::federation::Ctx;
-use super::jsonrpc;
 use super::session::Scope;
 use super::upstream::{Link, UpstreamError};
+use super::{jsonrpc, sse_event};
 use crate::http::{Body, json_response, sse_response};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -63,48 +63,63 @@ pub async fn forward(
         let _ = done_tx.send(answer);
     });
 
-    let first = tokio::select! {
-        // An answer that is ready goes back as plain JSON, the cheaper shape.
+    // An answer alone goes back as plain JSON, the cheaper shape; anything the upstream
+    // sent before it (progress, a log line, a request) makes the answer an SSE stream,
+    // and nothing that came first is dropped.
+    let (first, early) = tokio::select! {
         biased;
-        answer = &mut done_rx => match answer {
-            Ok(answer) => return respond_json(answer, meter),
-            Err(_) => return respond_json(lost(&id, &server.name), meter),
+        answer = &mut done_rx => match side_rx.try_recv() {
+            Ok(msg) => (Some(msg), Some(answer)),
+            Err(_) => {
+                let answer = answer.unwrap_or_else(|_| lost(&id, &server.name));
+                return respond_json(answer, meter);
+            }
         },
-        first = side_rx.recv() => first,
+        first = side_rx.recv() => (first, None),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let session = ctx.session.clone();
     let server_name = server.name.clone();
     tokio::spawn(async move {
-        let mut meter = meter;
-        let mut pending_first = first;
+        let (mut next, mut answer) = (first, early);
         let mut delivered = true;
+        // Our ids of the server requests relayed for this call, forgotten when it ends.
+        let mut asked = Vec::new();
         loop {
-            let next = match pending_first.take() {
-                Some(m) => Some(m),
-                None => tokio::select! {
-                    m = side_rx.recv() => m,
-                    answer = &mut done_rx => {
-                        let answer = answer.unwrap_or_else(|_| lost(&id, &server_name));
-                        delivered &= tx.send(sse_event(&answer.message)).await.is_ok();
-                        settle(meter.take(), &answer, delivered);
-                        return;
+            if let Some(msg) = next.take() {
+                if !delivered {
+                    // The agent's stream is gone: a server request could never be answered.
+                    if msg.get("id").is_some() && msg.get("method").is_some() {
+                        session.refuse(&link, &msg, "the agent's stream for this call is closed");
                     }
+                } else if let Some(out) = session.relay(&server_name, &link, msg) {
+                    // `relay` passes on requests (with our id) and notifications (no id).
+                    asked.extend(out.get("id").cloned());
+                    delivered &= tx.send(sse_event(&out)).await.is_ok();
+                }
+            }
+            if answer.is_some() {
+                // The call has ended: what it queued before its answer still goes first.
+                match side_rx.try_recv() {
+                    Ok(msg) => next = Some(msg),
+                    Err(_) => break,
+                }
+                continue;
+            }
+            tokio::select! {
+                m = side_rx.recv() => match m {
+                    Some(m) => next = Some(m),
+                    None => answer = Some((&mut done_rx).await),
                 },
-            };
-            let Some(msg) = next else {
-                // The upstream call ended; its answer is on `done_rx`.
-                let answer = (&mut done_rx)
-                    .await
-                    .unwrap_or_else(|_| lost(&id, &server_name));
-                delivered &= tx.send(sse_event(&answer.message)).await.is_ok();
-                settle(meter.take(), &answer, delivered);
-                return;
-            };
-            if let Some(out) = session.relay(&server_name, &link, msg) {
-                delivered &= tx.send(sse_event(&out)).await.is_ok();
+                a = &mut done_rx => answer = Some(a),
             }
         }
+        session.forget_asked(&asked);
+        let answer = answer
+            .and_then(Result::ok)
+            .unwrap_or_else(|| lost(&id, &server_name));
+        delivered &= tx.send(sse_event(&answer.message)).await.is_ok();
+        settle(meter, &answer, delivered);
     });
     sse_response(rx)
 }
@@ -130,7 +145,7 @@ async fn drive(
         match link.call(pending, timeout).await {
             Err(UpstreamError::SessionExpired { .. }) if !retried => {
                 retried = true;
-                ctx.session.drop_link(&server.name).await;
+                ctx.session.drop_link(&server.name, &link).await;
                 match ctx.link(server).await {
                     Ok(l) => link = l,
                     Err(e) => return failure(id, &server.name, &e),
@@ -141,7 +156,10 @@ async fn drive(
         }
     };
     let mut message = response;
-    message["id"] = id.clone();
+    // A response is an object: `dispatch` matched it to its waiter by its `id`.
+    if let Some(slot) = message.get_mut("id") {
+        *slot = id.clone();
+    }
     if let Some(err) = message.get("error") {
         tracing::debug!(server = %server.name, method, error = %err, "the MCP server answered an error");
         return Answer {
@@ -152,11 +170,13 @@ async fn drive(
     }
     if method == "resources/read"
         && ctx.session.scope == Scope::Federated
-        && let Some(contents) = message["result"]["contents"].as_array_mut()
+        && let Some(contents) = message
+            .pointer_mut("/result/contents")
+            .and_then(Value::as_array_mut)
     {
-        for c in contents {
-            if let Some(uri) = c["uri"].as_str() {
-                c["uri"] = json!(format!("{}+{uri}", server.name));
+        for uri in contents.iter_mut().filter_map(|c| c.get_mut("uri")) {
+            if let Some(original) = uri.as_str().map(str::to_string) {
+                *uri = json!(format!("{}+{original}", server.name));
             }
         }
     }
@@ -216,8 +236,4 @@ fn settle(meter: Option<CallGuard>, answer: &Answer, delivered: bool) {
         usage: Default::default(),
         bytes_out: answer.message.to_string().len() as u64,
     });
-}
-
-fn sse_event(msg: &Value) -> Bytes {
-    Bytes::from(format!("event: message\ndata: {msg}\n\n"))
 }

@@ -149,7 +149,7 @@ impl Ctx {
         let link = self.link(server).await?;
         match link.request(method, params.clone(), self.timeout()).await {
             Err(UpstreamError::SessionExpired { .. }) => {
-                self.session.drop_link(&server.name).await;
+                self.session.drop_link(&server.name, &link).await;
                 let link = self.link(server).await?;
                 link.request(method, params, self.timeout()).await
             }
@@ -190,7 +190,7 @@ impl Ctx {
         Ok(())
     }
 
-    /// The merged list for the agent: every server at once, in config order.
+    /// The merged list for the agent: every server at once, in the order of their names.
     pub async fn list(&self, listing: Listing) -> Value {
         let mut tasks = JoinSet::new();
         let servers = self.servers();
@@ -210,10 +210,11 @@ impl Ctx {
             });
         }
         let mut gathered: Vec<Option<Vec<Value>>> = vec![None; servers.len()];
-        while let Some(Ok((i, items))) = tasks.join_next().await {
-            match items {
-                Ok(items) => gathered[i] = Some(items),
-                Err(e) => tracing::warn!(error = %e, "left an MCP server out of a list"),
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((i, Ok(items))) => gathered[i] = Some(items),
+                Ok((_, Err(e))) => tracing::warn!(error = %e, "left an MCP server out of a list"),
+                Err(e) => tracing::error!(error = %e, "listing an MCP server failed"),
             }
         }
         let mut out = Vec::new();
@@ -225,9 +226,24 @@ impl Ctx {
     }
 
     /// What of one server's list the agent gets to see, renamed for the scope.
-    async fn offer(&self, server: &McpServer, listing: Listing, items: Vec<Value>) -> Vec<Value> {
+    async fn offer(
+        &self,
+        server: &McpServer,
+        listing: Listing,
+        mut items: Vec<Value>,
+    ) -> Vec<Value> {
         let verdicts = match listing {
             Listing::Tools => {
+                // Never pinned, so never callable either.
+                items.retain(|tool| {
+                    let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let valid = valid_tool_name(name);
+                    if !valid {
+                        tracing::warn!(server = %server.name, tool = %name.escape_debug(),
+                            "withheld a tool whose name is not 1-128 of A-Z a-z 0-9 _ . -");
+                    }
+                    valid
+                });
                 let pins = &self.gateway.mcp.pins;
                 pins.observe(&self.gateway, &self.config.mcp, server, &items)
                     .await
@@ -241,7 +257,10 @@ impl Ctx {
                 Listing::Resources => ("uri", true),
                 Listing::Templates => ("uriTemplate", true),
             };
-            let Some(original) = item.get(field).and_then(Value::as_str).map(str::to_string) else {
+            let Some(slot) = item.get_mut(field) else {
+                continue;
+            };
+            let Some(original) = slot.as_str().map(str::to_string) else {
                 continue;
             };
             if listing == Listing::Tools
@@ -249,7 +268,7 @@ impl Ctx {
             {
                 continue;
             }
-            item[field] = json!(if is_uri {
+            *slot = json!(if is_uri {
                 self.public_uri(&server.name, &original)
             } else {
                 self.public_name(&server.name, &original)
@@ -257,5 +276,29 @@ impl Ctx {
             out.push(item);
         }
         out
+    }
+}
+
+/// MCP's rule for tool names; any other name could slip past globs and pins.
+fn valid_tool_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_tool_name;
+
+    #[test]
+    fn tool_names_follow_the_mcp_rule() {
+        assert!(valid_tool_name("search_issues.v2-beta"));
+        assert!(valid_tool_name(&"a".repeat(128)));
+        assert!(!valid_tool_name(""));
+        assert!(!valid_tool_name(&"a".repeat(129)));
+        assert!(!valid_tool_name("read file"));
+        assert!(!valid_tool_name("read\u{200b}file"));
+        assert!(!valid_tool_name("read/*"));
     }
 }

@@ -7,7 +7,6 @@
 
 mod call;
 mod federation;
-mod jsonrpc;
 mod pins;
 mod session;
 mod upstream;
@@ -25,12 +24,12 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use self::federation::{Ctx, Listing};
-use self::jsonrpc::Message;
 use self::session::{Scope, Sessions};
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{Body, ReadError, content_length, full, json_response, read_body, sse_response};
 use crate::identity::presented_key;
+use crate::jsonrpc::{self, Message};
 use crate::pipeline::{CallGuard, Ending};
 
 pub use self::pins::Pins;
@@ -38,6 +37,7 @@ pub use self::upstream::stdio::Supervisors;
 
 /// The MCP revisions a client may negotiate; the first is offered to those asking for another.
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The header that carries a session id, downstream and upstream alike.
 const SESSION: &str = "mcp-session-id";
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -58,7 +58,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             let name = path.strip_prefix("/mcp/").unwrap_or_default();
             if !config.mcp.servers.contains_key(name) {
                 let d = Denial::new(Reason::NotFound, format!("no MCP server `{name}`"));
-                return refusal(StatusCode::NOT_FOUND, None, &d);
+                return jsonrpc::refusal(StatusCode::NOT_FOUND, None, &d);
             }
             Scope::Single(name.to_string())
         }
@@ -76,23 +76,12 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             Reason::NotAllowed,
             "this Origin may not use the MCP endpoint",
         );
-        return refusal(StatusCode::FORBIDDEN, None, &d);
+        return jsonrpc::refusal(StatusCode::FORBIDDEN, None, &d);
     }
     let agent = presented_key(req.headers()).and_then(|k| runtime.keys.identify(k));
     let Some(agent) = agent else {
-        let mut guard = CallGuard::open(gateway.clone(), Kind::Mcp, "mcp", req.headers()).await;
-        let d = match guard.identify(req.headers()) {
-            Err(d) => d,
-            // The key became valid a moment ago (a refresh): still refuse this request.
-            Ok(_) => Denial::new(Reason::Unauthorized, "the Airlock key is not valid"),
-        };
-        guard.finish(Ending::denied(&d));
-        let mut res = refusal(StatusCode::UNAUTHORIZED, None, &d);
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"airlock\""),
-        );
-        return res;
+        let guard = CallGuard::open(gateway.clone(), Kind::Mcp, "mcp", req.headers()).await;
+        return jsonrpc::unauthorized(guard, req.headers());
     };
     let session_id = req
         .headers()
@@ -139,7 +128,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
                 Reason::TooLarge,
                 format!("the message is over {} bytes", config.limits.max_body),
             );
-            return refusal(StatusCode::PAYLOAD_TOO_LARGE, None, &d);
+            return jsonrpc::refusal(StatusCode::PAYLOAD_TOO_LARGE, None, &d);
         }
         Err(ReadError::Broken) => return Response::new(full(Bytes::new())),
     };
@@ -147,7 +136,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         Ok(v) => v,
         Err(_) => {
             let e = jsonrpc::error(None, jsonrpc::PARSE_ERROR, "the body is not JSON", None);
-            return with_reason(
+            return jsonrpc::with_reason(
                 json_response(StatusCode::BAD_REQUEST, &e),
                 Reason::BadRequest,
             );
@@ -157,7 +146,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         Ok(m) => m,
         Err(why) => {
             let e = jsonrpc::error(None, jsonrpc::INVALID_REQUEST, why, None);
-            return with_reason(
+            return jsonrpc::with_reason(
                 json_response(StatusCode::BAD_REQUEST, &e),
                 Reason::BadRequest,
             );
@@ -194,7 +183,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             VERSIONS.join(", ")
         );
         let e = jsonrpc::error(None, jsonrpc::INVALID_REQUEST, &message, None);
-        return with_reason(
+        return jsonrpc::with_reason(
             json_response(StatusCode::BAD_REQUEST, &e),
             Reason::BadRequest,
         );
@@ -309,6 +298,7 @@ async fn request(
         );
         return json_response(StatusCode::OK, &e);
     };
+    // Subscriptions and completions are relayed unmetered and unguarded.
     if !matches!(
         method.as_str(),
         "tools/call" | "prompts/get" | "resources/read"
@@ -333,9 +323,13 @@ async fn request(
         call.bytes_in = size as u64;
         call.extra.insert("server".into(), json!(server.name));
     }
-    if method == "tools/call"
-        && let Err(d) = admit_tool(&ctx, &mut guard, &server, &upstream_name, &params).await
-    {
+    let admitted = if method == "tools/call" {
+        admit_tool(&ctx, &mut guard, &server, &upstream_name, &params).await
+    } else {
+        // Suspension, the kill switch and rate limits hold for every metered call.
+        controls::admit(&mut guard, &ctx.agent, None, Estimate::default()).await
+    };
+    if let Err(d) = admitted {
         guard.finish(Ending {
             status: 200,
             ..Ending::denied(&d)
@@ -346,9 +340,9 @@ async fn request(
         ) {
             // Listing the server first failed: the same error a call to it would get.
             let e = jsonrpc::upstream_failure(Some(&id), &server.name, d.reason, &d.message);
-            return with_reason(json_response(StatusCode::OK, &e), d.reason);
+            return jsonrpc::with_reason(json_response(StatusCode::OK, &e), d.reason);
         }
-        return refusal(StatusCode::OK, Some(&id), &d);
+        return jsonrpc::refusal(StatusCode::OK, Some(&id), &d);
     }
     call::forward(ctx, id, method, params, server, Some(guard)).await
 }
@@ -454,7 +448,7 @@ fn stream(ctx: Ctx) -> Response<Body> {
         loop {
             let chunk = tokio::select! {
                 msg = inbox.recv() => match msg {
-                    Some(m) => Bytes::from(format!("event: message\ndata: {m}\n\n")),
+                    Some(m) => sse_event(&m),
                     None => return,
                 },
                 _ = tick.tick() => Bytes::from_static(b": keep-alive\n\n"),
@@ -465,6 +459,16 @@ fn stream(ctx: Ctx) -> Response<Body> {
         }
     });
     sse_response(rx)
+}
+
+/// One JSON-RPC message as an SSE event.
+fn sse_event(msg: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {msg}\n\n"))
+}
+
+/// Locks a mutex of the MCP state; a panic elsewhere never poisons the gateway.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn accepted() -> Response<Body> {
@@ -481,15 +485,4 @@ fn no_session(status: StatusCode) -> Response<Body> {
     };
     let e = jsonrpc::error(None, jsonrpc::INVALID_REQUEST, message, None);
     json_response(status, &e)
-}
-
-/// A denial as a JSON-RPC error, with `x-airlock-reason`.
-fn refusal(status: StatusCode, id: Option<&Value>, d: &Denial) -> Response<Body> {
-    with_reason(json_response(status, &jsonrpc::denial(id, d)), d.reason)
-}
-
-fn with_reason(mut res: Response<Body>, reason: Reason) -> Response<Body> {
-    res.headers_mut()
-        .insert("x-airlock-reason", HeaderValue::from_static(reason.code()));
-    res
 }

@@ -11,6 +11,7 @@ use airlock_core::{Denial, Reason};
 use airlock_state::{SeenTool, ToolPin};
 use serde_json::Value;
 
+use super::lock;
 use crate::controls::now_ms;
 use crate::gateway::Gateway;
 
@@ -33,10 +34,6 @@ pub enum Verdict {
 #[derive(Default)]
 pub struct Pins {
     known: Mutex<HashMap<(String, String), Known>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Pins {

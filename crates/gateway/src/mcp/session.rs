@@ -11,8 +11,8 @@ use airlock_core::config::mcp::McpServer;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::jsonrpc;
 use super::upstream::{Hello, Link, UpstreamError, stdio::Supervisors};
+use super::{jsonrpc, lock};
 use crate::upstream::Client;
 
 /// Sessions idle this long are closed (their upstream sessions too).
@@ -47,10 +47,6 @@ pub struct Session {
     last_used: Mutex<Instant>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The key of a JSON-RPC id in maps: its JSON text, so `1` and `"1"` stay apart.
 pub fn id_key(id: &Value) -> String {
     id.to_string()
@@ -79,7 +75,7 @@ impl Session {
             capabilities: self.capabilities.clone(),
             timeout,
         };
-        let link = Link::open(client, server, &hello, stdio).await?;
+        let link = Link::open(client, server, &self.agent, &hello, stdio).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         link.mux().listen(self.key, tx);
         let (session, from, l) = (Arc::downgrade(self), server.name.clone(), link.clone());
@@ -95,13 +91,21 @@ impl Session {
         Ok(link)
     }
 
-    /// Forgets a broken upstream session so the next call opens a new one.
-    pub async fn drop_link(&self, server: &str) {
-        let slot = lock(&self.links).remove(server);
-        if let Some(slot) = slot
-            && let Some(l) = slot.lock().await.take()
-        {
+    /// Forgets the broken upstream session `expired` so the next call opens a new one (if
+    /// a concurrent call has done so already, the new one stays).
+    pub async fn drop_link(&self, server: &str, expired: &Link) {
+        let slot = lock(&self.links).get(server).cloned();
+        let Some(slot) = slot else { return };
+        let removed = {
+            let mut slot = slot.lock().await;
+            match slot.as_ref() {
+                Some(l) if l.same(expired) => slot.take(),
+                _ => None,
+            }
+        };
+        if let Some(l) = removed {
             l.mux().unlisten(self.key);
+            l.close().await;
         }
     }
 
@@ -119,7 +123,8 @@ impl Session {
     /// client cannot answer them); federated resource URIs are prefixed.
     pub fn relay(&self, server: &str, link: &Link, mut msg: Value) -> Option<Value> {
         let method = msg.get("method").and_then(Value::as_str)?.to_string();
-        if let Some(id) = msg.get("id").cloned() {
+        if let Some(slot) = msg.get_mut("id") {
+            let id = std::mem::replace(slot, Value::Null);
             let capability = match method.as_str() {
                 "sampling/createMessage" => "sampling",
                 "elicitation/create" => "elicitation",
@@ -142,27 +147,44 @@ impl Session {
             }
             let ours = format!("airlock-{}", self.next.fetch_add(1, Ordering::Relaxed));
             lock(&self.asked).insert(id_key(&json!(ours)), (link.clone(), id));
-            msg["id"] = json!(ours);
+            *slot = json!(ours);
             return Some(msg);
         }
         if method == "notifications/resources/updated"
             && self.scope == Scope::Federated
-            && let Some(uri) = msg["params"]["uri"].as_str()
+            && let Some(uri) = msg.pointer_mut("/params/uri")
+            && let Some(original) = uri.as_str().map(str::to_string)
         {
-            msg["params"]["uri"] = json!(format!("{server}+{uri}"));
+            *uri = json!(format!("{server}+{original}"));
         }
         Some(msg)
     }
 
+    /// Refuses a server-to-client request the agent can no longer receive.
+    pub fn refuse(&self, link: &Link, request: &Value, why: &str) {
+        let refusal = jsonrpc::error(request.get("id"), jsonrpc::METHOD_NOT_FOUND, why, None);
+        send_later(link, refusal);
+    }
+
+    /// A call ended: the server requests sent to the agent for it need no answer any more.
+    pub fn forget_asked(&self, ours: &[Value]) {
+        if ours.is_empty() {
+            return;
+        }
+        let mut asked = lock(&self.asked);
+        for id in ours {
+            asked.remove(&id_key(id));
+        }
+    }
+
     /// The agent answered a server-to-client request: back to the upstream that asked.
-    pub fn answer(&self, id: &Value, mut body: serde_json::Map<String, Value>) -> bool {
+    pub fn answer(&self, id: &Value, mut body: serde_json::Map<String, Value>) {
         let Some((link, theirs)) = lock(&self.asked).remove(&id_key(id)) else {
-            return false;
+            return;
         };
         body.insert("jsonrpc".into(), json!("2.0"));
         body.insert("id".into(), theirs);
         send_later(&link, Value::Object(body));
-        true
     }
 
     pub fn start_call(&self, agent_id: &Value, link: &Link, ours: i64) {
@@ -285,7 +307,18 @@ impl Sessions {
         }
     }
 
-    fn sweep(&self) {
+    /// Closes every session, upstream sessions included (on shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<Arc<Session>> = lock(&self.map).drain().map(|(_, s)| s).collect();
+        let mut closing = tokio::task::JoinSet::new();
+        for s in all {
+            closing.spawn(async move { s.close().await });
+        }
+        while closing.join_next().await.is_some() {}
+    }
+
+    /// Closes the sessions idle for longer than [`IDLE`].
+    pub fn sweep(&self) {
         let idle: Vec<Arc<Session>> = {
             let mut map = lock(&self.map);
             let ids: Vec<String> = map

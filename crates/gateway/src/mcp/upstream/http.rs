@@ -15,15 +15,15 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::{Hello, Mux, Pending, Route, UpstreamError, refuse};
+use crate::mcp::{SESSION, lock};
 use crate::upstream::Client;
 
-const SESSION: &str = "mcp-session-id";
 const VERSION: &str = "mcp-protocol-version";
 
 pub struct HttpLink {
     pub mux: Mux,
     client: Client,
-    server: String,
+    pub(super) server: String,
     url: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     session: OnceLock<HeaderValue>,
@@ -69,7 +69,7 @@ impl HttpLink {
         ))
         .await?;
         let listener = tokio::spawn(listen(Arc::downgrade(&link)));
-        *link.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener);
+        *lock(&link.listener) = Some(listener);
         Ok(link)
     }
 
@@ -102,12 +102,7 @@ impl HttpLink {
     }
 
     pub async fn close(&self) {
-        if let Some(l) = self
-            .listener
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(l) = lock(&self.listener).take() {
             l.abort();
         }
         if self.session.get().is_some() {
@@ -243,14 +238,22 @@ impl HttpLink {
 }
 
 /// The standalone GET stream: notifications and requests that belong to no call. A server
-/// that offers none answers 405; a stream that ends is reopened while the link lives.
+/// that offers none answers 405; a stream that ends is reopened while the link lives, after
+/// a pause that grows while streams fail or end at once.
 async fn listen(link: Weak<HttpLink>) {
-    let mut pause = Duration::from_millis(500);
+    const FIRST_PAUSE: Duration = Duration::from_millis(500);
+    let mut pause = FIRST_PAUSE;
     loop {
         let Some(l) = link.upgrade() else { return };
         match l.call(Method::GET, None).await {
             Ok(res) => {
+                let opened = std::time::Instant::now();
                 let _ = l.consume(res, Route::Unsolicited).await;
+                pause = if opened.elapsed() < Duration::from_secs(1) {
+                    (pause * 2).min(Duration::from_secs(30))
+                } else {
+                    FIRST_PAUSE
+                };
             }
             Err(UpstreamError::Refused { status: 405, .. }) => return,
             Err(UpstreamError::SessionExpired { .. }) => return,
@@ -265,11 +268,11 @@ pub(super) fn header_pairs(server: &McpServer) -> Vec<(HeaderName, HeaderValue)>
     server
         .headers
         .iter()
-        .filter_map(|(k, v)| {
-            let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
-            let mut value = HeaderValue::from_str(v.expose()).ok()?;
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes()).expect("config checked the name");
+            let mut value = HeaderValue::from_str(v.expose()).expect("config checked the value");
             value.set_sensitive(true);
-            Some((name, value))
+            (name, value)
         })
         .collect()
 }

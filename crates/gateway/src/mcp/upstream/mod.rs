@@ -18,7 +18,7 @@ use airlock_core::config::mcp::{McpServer, Transport};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::jsonrpc;
+use super::{jsonrpc, lock};
 use crate::upstream::Client;
 
 pub use self::http::HttpLink;
@@ -30,6 +30,8 @@ pub const PROTOCOL_VERSION: &str = "2025-11-25";
 
 /// How long a stream may go on after it carried its answer before it is dropped.
 const DRAIN: Duration = Duration::from_secs(1);
+/// The longest a notification or an answer to a server request may take to send.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Messages an upstream sends that are not the response a waiter waits for.
 pub type Side = mpsc::UnboundedSender<Value>;
@@ -89,7 +91,8 @@ pub enum Route {
     /// A stream that belongs to no request (HTTP GET stream).
     Unsolicited,
     /// A transport with one stream for everything (stdio, HTTP+SSE): messages about a
-    /// request go to the latest request still waiting.
+    /// request go to the latest request still waiting. Such a connection never carries
+    /// more than one agent's traffic (stdio processes are per agent, SSE links per session).
     Shared,
 }
 
@@ -168,6 +171,12 @@ impl Mux {
             server: server.into(),
             detail: detail.into(),
         };
+        // Forgets the request however this ends, dropped mid-way included.
+        let _forget = Forget {
+            mux: self,
+            id: pending.id,
+            token: pending.token.take(),
+        };
         let waited = tokio::time::timeout(timeout, async {
             tokio::pin!(io);
             let mut io_done = false;
@@ -203,7 +212,6 @@ impl Mux {
             }
         })
         .await;
-        self.forget(pending.id, pending.token.as_deref());
         waited.unwrap_or_else(|_| {
             Err(UpstreamError::Timeout {
                 server: server.into(),
@@ -238,11 +246,15 @@ impl Mux {
             return None;
         }
         if msg.get("method").and_then(Value::as_str) == Some("notifications/progress") {
-            let token = msg["params"]["progressToken"].as_str().map(str::to_string);
-            if let Some((original, side)) =
-                token.and_then(|t| lock(&self.progress).get(&t).cloned())
-            {
-                msg["params"]["progressToken"] = original;
+            let slot = msg
+                .get_mut("params")
+                .and_then(|p| p.get_mut("progressToken"));
+            let route = slot
+                .as_ref()
+                .and_then(|t| t.as_str())
+                .and_then(|t| lock(&self.progress).get(t).cloned());
+            if let (Some(slot), Some((original, side))) = (slot, route) {
+                *slot = original;
                 let _ = side.send(msg);
             }
             return None;
@@ -294,6 +306,19 @@ impl Mux {
     }
 }
 
+/// Forgets a request's waiter and progress token when its exchange ends or is dropped.
+struct Forget<'a> {
+    mux: &'a Mux,
+    id: i64,
+    token: Option<String>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.mux.forget(self.id, self.token.as_deref());
+    }
+}
+
 fn is_request(msg: &Value) -> bool {
     msg.get("id").is_some() && msg.get("method").is_some()
 }
@@ -308,35 +333,58 @@ pub fn refuse(request: &Value) -> Value {
     )
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A live connection to one upstream, as one downstream session uses it.
 #[derive(Clone)]
 pub enum Link {
     Http(Arc<HttpLink>),
     Sse(Arc<SseLink>),
-    /// stdio servers are one process shared by every session.
+    /// A stdio server is one process per agent, shared by that agent's sessions.
     Stdio(Arc<StdioProcess>),
 }
 
 impl Link {
-    /// Opens (initializes) a connection for a session; stdio processes come from `stdio`.
+    /// Opens (initializes) a connection for a session of `agent`, within the hello's
+    /// timeout (a stdio process may take [`stdio::START_TIMEOUT`] to start); stdio
+    /// processes come from `stdio`.
     pub async fn open(
         client: &Client,
         server: &McpServer,
+        agent: &str,
         hello: &Hello,
         stdio: &stdio::Supervisors,
     ) -> Result<Link, UpstreamError> {
-        match &server.transport {
-            Transport::Http { url } => Ok(Link::Http(
-                HttpLink::open(client.clone(), server, url, hello).await?,
-            )),
-            Transport::Sse { url } => Ok(Link::Sse(
-                SseLink::open(client.clone(), server, url, hello).await?,
-            )),
-            Transport::Stdio { .. } => Ok(Link::Stdio(stdio.process(server, hello).await?)),
+        let limit = match server.transport {
+            Transport::Stdio { .. } => hello.timeout.max(stdio::START_TIMEOUT),
+            _ => hello.timeout,
+        };
+        let opened = async {
+            Ok(match &server.transport {
+                Transport::Http { url } => {
+                    Link::Http(HttpLink::open(client.clone(), server, url, hello).await?)
+                }
+                Transport::Sse { url } => {
+                    Link::Sse(SseLink::open(client.clone(), server, url, hello).await?)
+                }
+                Transport::Stdio { .. } => Link::Stdio(stdio.process(server, agent, hello).await?),
+            })
+        };
+        tokio::time::timeout(limit, opened)
+            .await
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::Timeout {
+                    server: server.name.clone(),
+                    secs: limit.as_secs(),
+                })
+            })
+    }
+
+    /// Both are the same connection.
+    pub fn same(&self, other: &Link) -> bool {
+        match (self, other) {
+            (Link::Http(a), Link::Http(b)) => Arc::ptr_eq(a, b),
+            (Link::Sse(a), Link::Sse(b)) => Arc::ptr_eq(a, b),
+            (Link::Stdio(a), Link::Stdio(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 
@@ -369,16 +417,35 @@ impl Link {
         }
     }
 
-    /// Sends a notification or the answer to a server-to-client request.
+    /// Sends a notification or the answer to a server-to-client request, within
+    /// [`SEND_TIMEOUT`].
     pub async fn send(&self, message: Value) -> Result<(), UpstreamError> {
+        let sent = async {
+            match self {
+                Link::Http(l) => l.send(message).await,
+                Link::Sse(l) => l.send(message).await,
+                Link::Stdio(p) => p.send(message).await,
+            }
+        };
+        tokio::time::timeout(SEND_TIMEOUT, sent)
+            .await
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::Timeout {
+                    server: self.server().into(),
+                    secs: SEND_TIMEOUT.as_secs(),
+                })
+            })
+    }
+
+    fn server(&self) -> &str {
         match self {
-            Link::Http(l) => l.send(message).await,
-            Link::Sse(l) => l.send(message).await,
-            Link::Stdio(p) => p.send(message).await,
+            Link::Http(l) => &l.server,
+            Link::Sse(l) => &l.server,
+            Link::Stdio(p) => &p.server,
         }
     }
 
-    /// Ends the session upstream (stdio processes stay up for other sessions).
+    /// Ends the session upstream (stdio processes stay up for the agent's other sessions).
     pub async fn close(&self) {
         match self {
             Link::Http(l) => l.close().await,

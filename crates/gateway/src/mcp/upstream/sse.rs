@@ -21,7 +21,7 @@ use crate::upstream::Client;
 pub struct SseLink {
     pub mux: Mux,
     client: Client,
-    server: String,
+    pub(super) server: String,
     endpoint: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     alive: Arc<AtomicBool>,
@@ -58,14 +58,14 @@ impl SseLink {
             )));
         }
 
-        // The reader needs the link's mux, and the link needs the endpoint the reader finds
-        // first: the mux lives in an Arc both share.
-        let mux = Arc::new(MuxCell::default());
+        // The reader needs the link, and the link needs the endpoint the reader finds
+        // first: the reader gets a cell the link is put in once it exists.
+        let cell = Arc::new(LinkCell::default());
         let alive = Arc::new(AtomicBool::new(true));
         let (found, endpoint) = oneshot::channel();
         let reader = tokio::spawn(read(
             res.into_body(),
-            mux.clone(),
+            cell.clone(),
             alive.clone(),
             found,
             name.clone(),
@@ -86,7 +86,7 @@ impl SseLink {
             alive,
             reader,
         });
-        mux.set(Arc::downgrade(&link));
+        cell.set(Arc::downgrade(&link));
         let pending = link
             .mux
             .prepare("initialize", Some(hello.initialize_params()), None);
@@ -162,9 +162,9 @@ impl Drop for SseLink {
 
 /// The link as the reader task sees it: set once the endpoint is known.
 #[derive(Default)]
-struct MuxCell(std::sync::OnceLock<std::sync::Weak<SseLink>>);
+struct LinkCell(std::sync::OnceLock<std::sync::Weak<SseLink>>);
 
-impl MuxCell {
+impl LinkCell {
     fn set(&self, link: std::sync::Weak<SseLink>) {
         let _ = self.0.set(link);
     }
@@ -172,7 +172,7 @@ impl MuxCell {
 
 async fn read(
     mut body: hyper::body::Incoming,
-    cell: Arc<MuxCell>,
+    cell: Arc<LinkCell>,
     alive: Arc<AtomicBool>,
     found: oneshot::Sender<String>,
     server: String,

@@ -1,8 +1,13 @@
-//! JSON-RPC 2.0 as MCP uses it: one message per POST or line, read only as far as routing
-//! needs (`id`, `method`, `params`); everything else passes through as it came.
+//! JSON-RPC 2.0 as MCP and A2A use it: one message per POST or line, read only as far as
+//! routing needs (`id`, `method`, `params`); everything else passes through as it came.
+//! Denials of both protocols are rendered here, so they read alike.
 
 use airlock_core::{Denial, Reason};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
+
+use crate::http::{Body, json_response};
+use crate::pipeline::{CallGuard, Ending};
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -30,7 +35,7 @@ impl Message {
     /// Classifies a parsed JSON value; `Err` carries what is wrong with it.
     pub fn classify(value: Value) -> Result<Message, &'static str> {
         let Value::Object(mut obj) = value else {
-            return Err("a JSON-RPC message must be an object (batches are not part of MCP)");
+            return Err("a JSON-RPC message must be an object (batches are not supported)");
         };
         if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err("`jsonrpc` must be \"2.0\"");
@@ -87,8 +92,8 @@ pub fn error(id: Option<&Value>, code: i64, message: &str, data: Option<Value>) 
     json!({"jsonrpc": "2.0", "id": id, "error": err})
 }
 
-/// A gateway denial as a JSON-RPC error. The code stays outside the range the JSON-RPC
-/// and MCP specs reserve (−32768…−32000): −31000 minus the HTTP status the same denial
+/// A gateway denial as a JSON-RPC error. The code stays outside the range the JSON-RPC,
+/// MCP and A2A specs reserve (−32768…−32000): −31000 minus the HTTP status the same denial
 /// gets elsewhere (−31403 not allowed, −31429 rate limited, …); `data.reason` is the code.
 pub fn denial(id: Option<&Value>, d: &Denial) -> Value {
     let mut data = json!({"reason": d.reason.code()});
@@ -114,6 +119,34 @@ pub fn upstream_failure(id: Option<&Value>, server: &str, reason: Reason, messag
         message,
         Some(json!({"reason": reason.code(), "server": server})),
     )
+}
+
+/// A denial as a JSON-RPC error answer, with `x-airlock-reason`.
+pub fn refusal(status: StatusCode, id: Option<&Value>, d: &Denial) -> Response<Body> {
+    with_reason(json_response(status, &denial(id, d)), d.reason)
+}
+
+pub fn with_reason(mut res: Response<Body>, reason: Reason) -> Response<Body> {
+    res.headers_mut()
+        .insert("x-airlock-reason", HeaderValue::from_static(reason.code()));
+    res
+}
+
+/// No key, or one Airlock does not know: 401 with our own `WWW-Authenticate`, recorded like
+/// any refused call.
+pub fn unauthorized(mut guard: CallGuard, headers: &HeaderMap) -> Response<Body> {
+    let d = match guard.identify(headers) {
+        Err(d) => d,
+        // The key became valid a moment ago (a refresh): still refuse this request.
+        Ok(_) => Denial::new(Reason::Unauthorized, "the Airlock key is not valid"),
+    };
+    guard.finish(Ending::denied(&d));
+    let mut res = refusal(StatusCode::UNAUTHORIZED, None, &d);
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"airlock\""),
+    );
+    res
 }
 
 /// The id of a response message, as the upstream numbered it.
