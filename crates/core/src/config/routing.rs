@@ -22,9 +22,14 @@ impl Target {
     }
 }
 
+/// `provider/model`; a target without a model (an A2A remote agent) is its name alone.
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.provider, self.model)
+        if self.model.is_empty() {
+            f.write_str(&self.provider)
+        } else {
+            write!(f, "{}/{}", self.provider, self.model)
+        }
     }
 }
 
