@@ -4,8 +4,10 @@
 //! Everything here is a plain function or type so the gateway's decisions can be
 //! tested by tables without sockets, files or a runtime.
 
+pub mod a2a;
 pub mod admission;
 pub mod config;
+pub mod egress;
 pub mod event;
 pub mod fingerprint;
 pub mod glob;

@@ -78,6 +78,7 @@ pub async fn admit(
             team: agent.team.as_deref().and_then(|t| runtime.config.team(t)),
             model: call.model.as_deref(),
             tool: call.tool.as_deref(),
+            host: call.host.as_deref(),
             run_id: call.run_id.as_deref(),
             fingerprint: &fingerprint,
             estimate_nanos: estimate.nanos,

@@ -31,6 +31,12 @@ pub struct Gateway {
     pub(crate) upstream: Client,
     pub(crate) alerts: Alerts,
     pub(crate) mcp: crate::mcp::McpState,
+    /// Remote agents' cards (A2A), kept briefly.
+    pub(crate) a2a: crate::a2a::Cards,
+    /// Becomes true when the gateway shuts down; long-lived work (tunnels) watches it.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// Egress tunnels still open; shutdown waits for them to record their events.
+    pub(crate) tunnels: tokio::sync::watch::Sender<usize>,
     pub(crate) admin_token: String,
     /// A rebuild of the counters from the ledger is running.
     pub(crate) rebuilding: AtomicBool,
@@ -61,6 +67,9 @@ impl Gateway {
             metrics: Metrics::default(),
             alerts: Alerts::start(upstream.clone()),
             mcp: Default::default(),
+            a2a: Default::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
+            tunnels: tokio::sync::watch::Sender::new(0),
             upstream,
             admin_token,
             rebuilding: AtomicBool::new(false),

@@ -64,6 +64,31 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
+/// The key an agent presented to the egress proxy: the password of `Proxy-Authorization:
+/// Basic` (what `HTTPS_PROXY=http://agent:KEY@host:port` sends), or the user name when the
+/// password is empty; `Bearer` also works.
+pub fn proxy_key(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers
+        .get(http::header::PROXY_AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return Some(token.trim().to_string()).filter(|k| !k.is_empty());
+    }
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    let key = if password.is_empty() { user } else { password };
+    Some(key.to_string()).filter(|k| !k.is_empty())
+}
+
 /// A fresh agent key from the OS's random source.
 pub fn new_key() -> String {
     let mut bytes = [0u8; 24];
@@ -74,6 +99,22 @@ pub fn new_key() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_credentials_carry_the_key_as_password_or_user() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::PROXY_AUTHORIZATION, v.parse().unwrap());
+            proxy_key(&h)
+        };
+        // base64("agent:al-key") and base64("al-key:")
+        assert_eq!(with("Basic YWdlbnQ6YWwta2V5").as_deref(), Some("al-key"));
+        assert_eq!(with("Basic YWwta2V5Og==").as_deref(), Some("al-key"));
+        assert_eq!(with("Bearer al-key").as_deref(), Some("al-key"));
+        assert_eq!(with("Basic !!!"), None);
+        assert_eq!(with("Basic Og=="), None); // ":" alone
+        assert_eq!(proxy_key(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn both_sdk_header_styles_are_accepted() {

@@ -1,15 +1,18 @@
 //! Airlock's gateway: the listeners, the request pipeline and the protocol adapters.
 //!
-//! A request enters through [`server`], is routed by protocol ([`llm`], [`mcp`], later a2a,
+//! A request enters through [`server`], is routed by protocol ([`llm`], [`mcp`], [`a2a`], later
 //! egress) and travels the stages in [`pipeline`]: classify → identify → decide →
 //! forward → settle. The admin listener ([`admin`]) is separate from the agent-facing one.
 
+mod a2a;
 pub mod admin;
 mod alerts;
 mod controls;
+mod egress;
 mod gateway;
 mod http;
 mod identity;
+mod jsonrpc;
 pub mod llm;
 mod mcp;
 mod metrics;

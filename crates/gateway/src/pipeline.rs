@@ -36,6 +36,8 @@ pub struct Call {
     pub model: Option<String>,
     /// The MCP tool called, as `<server><separator><tool>`.
     pub tool: Option<String>,
+    /// The egress destination host.
+    pub host: Option<String>,
     pub target: Option<Target>,
     pub run_id: Option<String>,
     pub bytes_in: u64,
@@ -99,6 +101,7 @@ impl CallGuard {
             agent: None,
             model: None,
             tool: None,
+            host: None,
             target: None,
             run_id,
             bytes_in: 0,
@@ -199,6 +202,12 @@ fn settle(
             tokens,
             failed,
         );
+    }
+    if call.kind == Kind::Egress {
+        // Egress events name their bytes by direction; a tunnel sets both itself.
+        call.extra
+            .entry("bytes_down")
+            .or_insert(ending.bytes_out.into());
     }
     let overhead = call
         .responded

@@ -42,15 +42,16 @@ pub enum StartError {
 pub struct Running {
     pub gateway_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The egress proxy, when `listen.egress` is set.
+    pub egress_addr: Option<SocketAddr>,
     pub gateway: Arc<Gateway>,
-    stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops accepting, waits up to `grace` for calls in flight, and flushes the ledger.
     pub async fn shutdown(self, grace: Duration) {
-        let _ = self.stop.send(true);
+        self.gateway.stopping.send_replace(true);
         for task in self.tasks {
             if tokio::time::timeout(grace + Duration::from_secs(1), task)
                 .await
@@ -60,6 +61,10 @@ impl Running {
             }
         }
         // stdio MCP servers are children of the gateway: they end with it.
+        self.gateway.mcp.sessions.close_all().await;
+        // Tunnels saw `stopping` and close; their events must reach the ledger first.
+        let mut tunnels = self.gateway.tunnels.subscribe();
+        let _ = tokio::time::timeout(grace, tunnels.wait_for(|n| *n == 0)).await;
         self.gateway.mcp.stdio.stop_all();
         if let Err(e) = self.gateway.ledger.flush().await {
             tracing::error!(error = %e, "ledger flush at shutdown failed");
@@ -83,8 +88,13 @@ pub async fn start(
     let listen = gateway.runtime().config.listen.clone();
     let agents = bind("gateway", listen.gateway).await?;
     let admin = bind("admin", listen.admin).await?;
+    let egress = match listen.egress {
+        Some(addr) => Some(bind("egress", addr).await?),
+        None => None,
+    };
+    let egress_addr = egress.as_ref().zip(listen.egress).map(|(l, a)| local(l, a));
     let (gateway_addr, admin_addr) = (local(&agents, listen.gateway), local(&admin, listen.admin));
-    let (stop, stopped) = watch::channel(false);
+    let stopped = gateway.stopping.subscribe();
     // Budgets and suspensions resume from the ledger, never from zero.
     if let Err(e) = crate::rebuild::rebuild(&gateway).await {
         tracing::error!("rebuilding counters from the ledger failed: {e}");
@@ -115,6 +125,15 @@ pub async fn start(
             grace,
         )),
     ];
+    if let Some(egress) = egress {
+        tasks.push(tokio::spawn(accept(
+            egress,
+            gateway.clone(),
+            crate::egress::handle,
+            stopped.clone(),
+            grace,
+        )));
+    }
     tasks.push(tokio::spawn(reload::refresh_keys(
         gateway.clone(),
         stopped.clone(),
@@ -122,12 +141,12 @@ pub async fn start(
     if let Some(path) = config_path {
         tasks.push(tokio::spawn(reload::watch(gateway.clone(), path, stopped)));
     }
-    tracing::info!(%gateway_addr, %admin_addr, "airlock listening");
+    tracing::info!(%gateway_addr, %admin_addr, egress_addr = ?egress_addr, "airlock listening");
     Ok(Running {
         gateway_addr,
+        egress_addr,
         admin_addr,
         gateway,
-        stop,
         tasks,
     })
 }
@@ -146,6 +165,8 @@ async fn route_gateway(gateway: Arc<Gateway>, req: Request<Incoming>) -> Respons
         llm::handle(gateway, req).await
     } else if path == "/mcp" || path.starts_with("/mcp/") {
         crate::mcp::handle(gateway, req).await
+    } else if path.starts_with("/a2a/") {
+        crate::a2a::handle(gateway, req).await
     } else if path == "/" {
         text_response(
             StatusCode::OK,
@@ -198,7 +219,10 @@ async fn accept<F, Fut>(
                     let gw = gw.clone();
                     async move { Ok::<_, Infallible>(route(gw, req).await) }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                // With upgrades: the egress proxy hands CONNECT connections to tunnels.
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {

@@ -67,6 +67,8 @@ pub struct Facts<'a> {
     pub model: Option<&'a str>,
     /// The MCP tool called, as `<server><separator><tool>`, for per-tool rate limits.
     pub tool: Option<&'a str>,
+    /// The egress destination host, for per-host rate limits.
+    pub host: Option<&'a str>,
     pub run_id: Option<&'a str>,
     pub fingerprint: &'a str,
     /// Worst-case cost and tokens of the call.
@@ -172,17 +174,15 @@ impl Plan {
             }
         };
         rate(format!("agent:{agent}"), &f.agent.rates.overall, &mut plan);
-        if let Some(model) = f.model {
-            for (pattern, r) in &f.agent.rates.per_model {
-                if glob::matches(pattern, model) {
-                    rate(format!("agent:{agent}:model:{model}"), r, &mut plan);
-                }
-            }
-        }
-        if let Some(tool) = f.tool {
-            for (pattern, r) in &f.agent.rates.per_tool {
-                if glob::matches(pattern, tool) {
-                    rate(format!("agent:{agent}:tool:{tool}"), r, &mut plan);
+        for (kind, subject, rates) in [
+            ("model", f.model, &f.agent.rates.per_model),
+            ("tool", f.tool, &f.agent.rates.per_tool),
+            ("host", f.host, &f.agent.rates.per_host),
+        ] {
+            let Some(subject) = subject else { continue };
+            for (pattern, r) in rates {
+                if glob::matches(pattern, subject) {
+                    rate(format!("agent:{agent}:{kind}:{subject}"), r, &mut plan);
                 }
             }
         }

@@ -17,6 +17,7 @@ fn facts<'a>(c: &'a Config, run: Option<&'a str>, model: Option<&'a str>) -> Fac
         team: agent.team.as_deref().and_then(|t| c.team(t)),
         model,
         tool: None,
+        host: None,
         run_id: run,
         fingerprint: "fp1",
         estimate_nanos: 5_000,

@@ -2,6 +2,8 @@
 //! gateway runs ([`Config`]). Parsing is pure: the caller supplies the text and a way to
 //! read environment variables.
 
+pub mod a2a;
+mod egress;
 mod env;
 pub mod mcp;
 pub mod policy;
@@ -170,6 +172,8 @@ pub struct Config {
     pub teams: Vec<Team>,
     pub webhooks: Vec<Webhook>,
     pub mcp: mcp::Mcp,
+    pub a2a: a2a::A2a,
+    pub egress: egress::Egress,
     pub log: Option<String>,
 }
 
@@ -192,7 +196,7 @@ impl Config {
     /// providers for whichever of `OPENAI_API_KEY` / `ANTHROPIC_API_KEY` is set, and the
     /// agent `local` (its key lives in the ledger).
     pub fn builtin(env: &dyn Fn(&str) -> Option<String>) -> Config {
-        let mut yaml = String::from("agents:\n  - id: local\n");
+        let mut yaml = format!("listen:\n  egress: {DEFAULT_EGRESS}\nagents:\n  - id: local\n");
         if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
             yaml.push_str(
                 "providers:\n  openai:\n    kind: openai\n    base_url: ${AIRLOCK_OPENAI_BASE_URL:-https://api.openai.com/v1}\n    api_key: ${OPENAI_API_KEY}\n",
@@ -413,6 +417,8 @@ impl Config {
         }
 
         let mcp = mcp::normalise(raw.mcp, text)?;
+        let a2a = a2a::normalise(raw.a2a, text)?;
+        let egress = egress::normalise(raw.egress.as_ref(), text)?;
 
         Ok(Config {
             listen,
@@ -436,6 +442,8 @@ impl Config {
             teams,
             webhooks,
             mcp,
+            a2a,
+            egress,
             log: raw.telemetry.and_then(|t| t.log),
         })
     }

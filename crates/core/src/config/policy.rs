@@ -39,12 +39,13 @@ pub struct Rate {
     pub tokens_per_minute: Option<u64>,
 }
 
-/// An agent's rate limits: overall, per model-name glob and per MCP tool-name glob.
+/// An agent's rate limits: overall, and per glob of model name, MCP tool name or egress host.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rates {
     pub overall: Rate,
     pub per_model: Vec<(String, Rate)>,
     pub per_tool: Vec<(String, Rate)>,
+    pub per_host: Vec<(String, Rate)>,
 }
 
 pub fn rates(raw: Option<&RawAgentLimits>) -> Rates {
@@ -58,6 +59,7 @@ pub fn rates(raw: Option<&RawAgentLimits>) -> Rates {
         },
         per_model: per_glob(&raw.models),
         per_tool: per_glob(&raw.tools),
+        per_host: per_glob(&raw.hosts),
     }
 }
 

@@ -317,6 +317,9 @@ pub struct RawAgentLimits {
     /// Limits per (agent, MCP tool): glob over `<server><separator><tool>` -> limits.
     #[serde(default)]
     pub tools: BTreeMap<String, RawRate>,
+    /// Limits per (agent, egress host): host glob -> limits.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, RawRate>,
 }
 
 #[derive(Debug, Deserialize)]

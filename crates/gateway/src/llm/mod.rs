@@ -7,7 +7,7 @@ pub mod classify;
 pub mod errors;
 mod estimate;
 mod forward;
-mod meter;
+pub(crate) mod meter;
 
 use std::sync::Arc;
 

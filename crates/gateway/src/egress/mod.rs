@@ -1,0 +1,230 @@
+//! The egress proxy: an HTTP forward proxy for whatever agents call that is neither an LLM,
+//! an MCP server nor another agent. `CONNECT host:port` opens a tunnel (HTTPS passes
+//! through, never decrypted); an absolute-form request (`GET http://host/path`) is
+//! forwarded. The agent signs in with `Proxy-Authorization` (its key as the password).
+//!
+//! Every destination passes the host policy, then is resolved **once**; each address is
+//! checked against the private-address rules and the connection goes to the address that
+//! was checked, so a second DNS answer cannot point the gateway somewhere else.
+
+mod forward;
+mod tunnel;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_core::config::Agent;
+use airlock_core::egress::addr::{Host, check, parse_host};
+use airlock_core::egress::hosts::decide_for;
+use airlock_core::fingerprint::fingerprint;
+use airlock_core::{Config, Denial, Kind, Reason};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use serde_json::json;
+use tokio::net::TcpStream;
+
+use crate::controls::{self, Estimate, Needs};
+use crate::gateway::Gateway;
+use crate::http::{Body, full};
+use crate::identity::proxy_key;
+use crate::pipeline::{CallGuard, Ending};
+
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let target = if req.method() == Method::CONNECT {
+        req.uri()
+            .authority()
+            .map(|a| (a.host().to_string(), a.port_u16().unwrap_or(443)))
+    } else {
+        match (req.uri().scheme_str(), req.uri().authority()) {
+            (Some("http"), Some(a)) => Some((a.host().to_string(), a.port_u16().unwrap_or(80))),
+            _ => None,
+        }
+    };
+    let Some((host, port)) = target else {
+        let d = Denial::new(
+            Reason::BadRequest,
+            "this is a forward proxy: send `CONNECT host:port` or an absolute http:// URL",
+        );
+        return refusal(&d);
+    };
+    let operation = req.method().to_string();
+    let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, &operation, req.headers()).await;
+    let connected = admit(&mut guard, req.headers(), &host, port).await;
+    let upstream = match connected {
+        Ok(stream) => stream,
+        Err(d) => {
+            guard.finish(Ending::denied(&d));
+            let mut res = refusal(&d);
+            if d.reason == Reason::Unauthorized {
+                *res.status_mut() = StatusCode::PROXY_AUTHENTICATION_REQUIRED;
+                res.headers_mut().insert(
+                    header::PROXY_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"airlock\""),
+                );
+            }
+            return res;
+        }
+    };
+    if req.method() == Method::CONNECT {
+        tunnel::open(guard, req, upstream)
+    } else {
+        forward::send(guard, req, upstream).await
+    }
+}
+
+/// Identity, policy, controls, then the checked connection.
+async fn admit(
+    guard: &mut CallGuard,
+    headers: &HeaderMap,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream, Denial> {
+    let runtime = guard.runtime().clone();
+    let config = &runtime.config;
+    let agent = proxy_key(headers)
+        .and_then(|k| runtime.keys.identify(&k))
+        .ok_or_else(|| {
+            Denial::new(
+                Reason::Unauthorized,
+                "the proxy needs the agent's Airlock key: Proxy-Authorization Basic with the key as password (HTTPS_PROXY=http://agent:KEY@host:port)",
+            )
+        })?;
+    let parsed = parse_host(host);
+    let name = match &parsed {
+        Host::Name(n) => n.clone(),
+        Host::Ip(ip) => ip.to_string(),
+    };
+    {
+        let call = guard.call();
+        call.agent = Some(agent.clone());
+        call.host = Some(name.clone());
+        call.extra.insert("host".into(), json!(name));
+        call.extra.insert("port".into(), json!(port));
+    }
+    decide(config, &agent, &name, port)?;
+    let needs = Needs::of(config, &agent);
+    let fp = needs.fingerprint.then(|| {
+        let target = format!("{name}:{port}");
+        let op = guard.call().operation.clone();
+        fingerprint(&agent.id, Kind::Egress, &target, &op, None)
+    });
+    controls::admit(guard, &agent, fp, Estimate::default()).await?;
+    let addr = resolve(config, &parsed, port).await?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err(Denial::new(
+            Reason::UpstreamUnavailable,
+            format!("cannot connect to {name}:{port}: {e}"),
+        )),
+        Err(_) => Err(Denial::new(
+            Reason::UpstreamTimeout,
+            format!(
+                "connecting to {name}:{port} took over {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// The host policy: global lists, then the agent's own.
+fn decide(config: &Config, agent: &Agent, host: &str, port: u16) -> Result<(), Denial> {
+    decide_for(
+        &config.egress.hosts,
+        agent.allow.hosts.as_deref(),
+        &agent.deny.hosts,
+        host,
+        port,
+    )
+    .map_err(|refusal| {
+        Denial::new(
+            Reason::NotAllowed,
+            format!(
+                "agent `{}` may not reach {host}:{port} ({refusal})",
+                agent.id
+            ),
+        )
+    })
+}
+
+/// Resolves the destination once and checks every address it has: one private address
+/// among public ones refuses the lot (a DNS answer is the attacker's to choose).
+async fn resolve(config: &Config, host: &Host, port: u16) -> Result<SocketAddr, Denial> {
+    let allow = &config.egress.allow_private;
+    let (name, addrs): (Option<&str>, Vec<IpAddr>) = match host {
+        Host::Ip(ip) => (None, vec![*ip]),
+        Host::Name(n) => {
+            let found =
+                tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((n.as_str(), port)))
+                    .await
+                    .map_err(|_| {
+                        Denial::new(
+                            Reason::UpstreamTimeout,
+                            format!("resolving {n} took too long"),
+                        )
+                    })?
+                    .map_err(|_| {
+                        Denial::new(Reason::UpstreamUnavailable, format!("{n} does not resolve"))
+                    })?;
+            (Some(n.as_str()), found.map(|a| a.ip()).collect())
+        }
+    };
+    let shown = name.map_or_else(
+        || addrs.first().map(IpAddr::to_string).unwrap_or_default(),
+        str::to_string,
+    );
+    for ip in &addrs {
+        if let Err(blocked) = check(name, *ip, allow) {
+            return Err(Denial::new(
+                Reason::PrivateAddress,
+                format!(
+                    "{shown} is a {} address; egress.allow_private must name it to reach it",
+                    blocked.as_str()
+                ),
+            ));
+        }
+    }
+    let ip = addrs.first().ok_or_else(|| {
+        Denial::new(
+            Reason::UpstreamUnavailable,
+            format!("{shown} has no address"),
+        )
+    })?;
+    Ok(SocketAddr::new(*ip, port))
+}
+
+/// A refusal as plain text, with the reason code in `x-airlock-reason` (proxies have no
+/// body format of their own; clients show the status and the text).
+fn refusal(d: &Denial) -> Response<Body> {
+    let mut res = Response::new(full(Bytes::from(format!(
+        "{}: {}\n",
+        d.reason.code(),
+        d.message
+    ))));
+    *res.status_mut() = StatusCode::from_u16(d.reason.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        "x-airlock-reason",
+        HeaderValue::from_static(d.reason.code()),
+    );
+    if let Some(secs) = d.retry_after_secs {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    for (name, value) in &d.hints {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(*name, v);
+        }
+    }
+    res
+}
