@@ -66,7 +66,7 @@ def test_an_agent_discovers_the_remote_agent_through_the_gateway_and_talks_to_it
         card = res.json()
         assert str(echo.port) not in res.text
         assert "signatures" not in card and card["url"] == base
-        assert card["capabilities"]["pushNotifications"] is False
+        assert card["capabilities"]["pushNotifications"] is False  # as the remote agent says
 
 
 def test_a_task_streams_event_by_event_and_another_is_cancelled(make_gateway, echo):
@@ -177,18 +177,38 @@ def test_agents_outside_the_allow_list_are_refused_with_a_reason(make_gateway, e
     assert gw.events(1, agent=OTHER_AGENT)[0]["outcome"] == "served"
 
 
-def test_push_notification_configs_are_refused(make_gateway, echo):
-    gw = make_gateway(with_a2a(echo))
-    push = {"url": "http://127.0.0.1:9/hook", "token": "t"}
-    for method, params in [
+def push_requests(url: str) -> list[tuple[str, dict]]:
+    push = {"url": url, "token": "t"}
+    return [
         ("CreateTaskPushNotificationConfig", {"taskId": "t1", **push}),
         ("tasks/pushNotificationConfig/set", {"taskId": "t1", "pushNotificationConfig": push}),
         ("SendMessage", {"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "x"}]}, "configuration": {"taskPushNotificationConfig": push}}),
         ("message/send", {**v03_message("x"), "configuration": {"pushNotificationConfig": push}}),
-    ]:
+    ]
+
+
+def test_push_notification_urls_are_held_to_the_egress_rules(make_gateway, echo):
+    def edit(config):
+        with_a2a(echo)(config)
+        config["egress"] = {"deny": ["*.evil.test"]}
+
+    gw = make_gateway(edit)
+    # A private address: the remote agent would call into our network for the caller.
+    for method, params in push_requests("http://127.0.0.1:9/hook"):
+        res = rpc(gw, "echo", method, params)
+        err = res.json()["error"]
+        assert err["data"]["reason"] == "private_address", method
+        assert res.headers["x-airlock-reason"] == "private_address"
+    # A host the egress policy denies.
+    for method, params in push_requests("https://hooks.evil.test/x"):
         err = rpc(gw, "echo", method, params).json()["error"]
-        assert err["data"]["reason"] == "not_allowed", method
-        assert "push" in err["message"]
+        assert err["data"]["reason"] == "not_allowed" and "egress.deny" in err["message"], method
+    # A public address passes the gateway; the remote agent then answers for itself (this
+    # one supports no push notifications, so nothing is ever sent to that address).
+    for method, params in push_requests("http://93.184.216.34/hook"):
+        res = rpc(gw, "echo", method, params)
+        assert res.headers.get("x-airlock-reason") not in ("not_allowed", "private_address"), method
+        assert res.json().get("error", {}).get("code") != -31403, method
 
 
 def test_agents_must_sign_in(make_gateway, echo):

@@ -4,7 +4,7 @@
 //! (`supportedInterfaces`, `securityRequirements`) and 0.3 (`url`, `additionalInterfaces`,
 //! `preferredTransport`, `security`); cards served by the SDKs often carry both.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Version;
 
@@ -126,12 +126,5 @@ pub fn rewrite(card: &mut Value, base: &str) {
             skill.remove("securityRequirements");
             skill.remove("security");
         }
-    }
-    if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_object_mut) {
-        caps.insert("pushNotifications".into(), json!(false));
-    } else {
-        let mut caps = Map::new();
-        caps.insert("pushNotifications".into(), json!(false));
-        obj.insert("capabilities".into(), Value::Object(caps));
     }
 }

@@ -34,7 +34,9 @@ pub enum Purpose {
     /// Reads, cancels or subscribes to one task.
     Task,
     ListTasks,
-    /// Push-notification configs: the remote agent would call a URL the caller chose.
+    /// Creates a push-notification config: the remote agent will call a URL the caller chose.
+    SetPushConfig,
+    /// Reads or deletes push-notification configs.
     PushConfig,
     /// The authenticated (extended) card: rewritten like the public one.
     ExtendedCard,
@@ -59,7 +61,12 @@ const METHODS: &[(&str, Version, Purpose, bool)] = {
         ("ListTasks", V1_0, ListTasks, false),
         ("CancelTask", V1_0, Task, false),
         ("SubscribeToTask", V1_0, Task, true),
-        ("CreateTaskPushNotificationConfig", V1_0, PushConfig, false),
+        (
+            "CreateTaskPushNotificationConfig",
+            V1_0,
+            SetPushConfig,
+            false,
+        ),
         ("GetTaskPushNotificationConfig", V1_0, PushConfig, false),
         ("ListTaskPushNotificationConfig", V1_0, PushConfig, false),
         ("ListTaskPushNotificationConfigs", V1_0, PushConfig, false),
@@ -70,7 +77,12 @@ const METHODS: &[(&str, Version, Purpose, bool)] = {
         ("tasks/get", V0_3, Task, false),
         ("tasks/cancel", V0_3, Task, false),
         ("tasks/resubscribe", V0_3, Task, true),
-        ("tasks/pushNotificationConfig/set", V0_3, PushConfig, false),
+        (
+            "tasks/pushNotificationConfig/set",
+            V0_3,
+            SetPushConfig,
+            false,
+        ),
         ("tasks/pushNotificationConfig/get", V0_3, PushConfig, false),
         ("tasks/pushNotificationConfig/list", V0_3, PushConfig, false),
         (
@@ -100,8 +112,15 @@ pub fn method(name: &str) -> Option<Method> {
         })
 }
 
-/// Stage 3 for A2A: may `agent` call `method` on the remote agent `remote`?
-pub fn decide(agent: &Agent, remote: &str, method: Method, params: &Value) -> Result<(), Denial> {
+/// Stage 3 for A2A: may `agent` call `method` on the remote agent `remote`? On success,
+/// the push-notification URL the request would make the remote agent call, if any: the
+/// caller must hold it to the egress rules before forwarding.
+pub fn decide(
+    agent: &Agent,
+    remote: &str,
+    method: Method,
+    params: &Value,
+) -> Result<Option<String>, Denial> {
     if !glob::allowed(agent.allow.agents.as_deref(), remote)
         || agent.deny.agents.iter().any(|g| glob::matches(g, remote))
     {
@@ -110,22 +129,29 @@ pub fn decide(agent: &Agent, remote: &str, method: Method, params: &Value) -> Re
             format!("agent `{}` may not call remote agent `{remote}`", agent.id),
         ));
     }
-    // A push config makes the remote agent call a URL of the caller's choosing, from
-    // wherever the remote agent runs: refused until egress rules can vet that URL.
-    let config = &params["configuration"];
-    if method.purpose == Purpose::PushConfig
-        || (method.purpose == Purpose::Message
-            && (config.get("taskPushNotificationConfig").is_some()
-                || config.get("pushNotificationConfig").is_some()))
-    {
-        return Err(Denial::new(
+    // A push config makes the remote agent call a URL of the caller's choosing: that URL
+    // must pass the egress rules, as if the agent called it itself.
+    let pushed = match method.purpose {
+        Purpose::SetPushConfig => Some(params),
+        Purpose::Message => params.get("configuration").and_then(|c| {
+            c.get("taskPushNotificationConfig")
+                .or_else(|| c.get("pushNotificationConfig"))
+        }),
+        _ => None,
+    };
+    let Some(pushed) = pushed else {
+        return Ok(None);
+    };
+    let url = ["/url", "/pushNotificationConfig/url", "/config/url"]
+        .iter()
+        .find_map(|p| pushed.pointer(p).and_then(Value::as_str));
+    // A config whose URL we cannot find is refused rather than guessed at.
+    url.map(|u| Some(u.to_string())).ok_or_else(|| {
+        Denial::new(
             Reason::NotAllowed,
-            format!(
-                "push notifications are refused through Airlock: they would make remote agent `{remote}` call a URL the caller chose; poll the task or stream it instead"
-            ),
-        ));
-    }
-    Ok(())
+            format!("a push-notification config for remote agent `{remote}` must carry its `url`"),
+        )
+    })
 }
 
 /// What is known of the task a call concerns: from the request, then from each result or

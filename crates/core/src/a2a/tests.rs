@@ -99,7 +99,8 @@ fn a_rewritten_card_points_only_at_the_gateway_with_its_scheme_and_no_signatures
     assert!(card["skills"][0].get("security").is_none());
     assert_eq!(
         card["capabilities"],
-        json!({"streaming": true, "pushNotifications": false})
+        // Capabilities are the remote agent's own: push configs are vetted, not hidden.
+        json!({"streaming": true, "pushNotifications": true})
     );
 
     // A pure 1.0 card gains no 0.3 fields.
@@ -123,6 +124,10 @@ fn the_method_table_knows_both_versions() {
     );
     assert_eq!(
         method("tasks/pushNotificationConfig/set").unwrap().purpose,
+        Purpose::SetPushConfig
+    );
+    assert_eq!(
+        method("tasks/pushNotificationConfig/get").unwrap().purpose,
         Purpose::PushConfig
     );
     assert_eq!(
@@ -155,16 +160,38 @@ fn allow_and_deny_lists_and_push_configs_decide() {
     }
     let none = agent("    allow: { agents: [] }\n");
     assert!(decide(&none, "planner", send, &json!({})).is_err());
-    // Push notifications, as methods or inside a message's configuration.
+    // Push notifications, as methods or inside a message's configuration: their URL comes
+    // back to be held to the egress rules; a config without one is refused.
     let set = method("tasks/pushNotificationConfig/set").unwrap();
-    assert!(decide(&open, "planner", set, &json!({})).is_err());
+    let create = method("CreateTaskPushNotificationConfig").unwrap();
+    assert!(decide(&open, "planner", set, &json!({"taskId": "t"})).is_err());
+    let url = |d: Result<Option<String>, _>| d.unwrap().unwrap();
+    let v03 = json!({"taskId": "t", "pushNotificationConfig": {"url": "http://hook.test/a"}});
+    assert_eq!(
+        url(decide(&open, "planner", set, &v03)),
+        "http://hook.test/a"
+    );
+    let v10 = json!({"taskId": "t", "url": "http://hook.test/b"});
+    assert_eq!(
+        url(decide(&open, "planner", create, &v10)),
+        "http://hook.test/b"
+    );
     for config in [
-        json!({"configuration": {"taskPushNotificationConfig": {"url": "http://x"}}}),
-        json!({"configuration": {"pushNotificationConfig": {"url": "http://x"}}}),
+        json!({"configuration": {"taskPushNotificationConfig": {"url": "http://x.test"}}}),
+        json!({"configuration": {"pushNotificationConfig": {"url": "http://x.test"}}}),
     ] {
-        let d = decide(&open, "planner", send, &config).unwrap_err();
-        assert!(d.message.contains("push"), "{}", d.message);
+        assert_eq!(
+            url(decide(&open, "planner", send, &config)),
+            "http://x.test"
+        );
     }
+    // Reading and deleting configs name no URL and make no call.
+    let get = method("tasks/pushNotificationConfig/get").unwrap();
+    assert_eq!(
+        decide(&open, "planner", get, &json!({"id": "t"})).unwrap(),
+        None
+    );
+    assert_eq!(decide(&open, "planner", send, &json!({})).unwrap(), None);
 }
 
 #[test]

@@ -168,15 +168,16 @@ async fn rpc(
             call.run_id = facts.context_id.clone();
         }
     }
-    let admitted = match a2a::decide(&agent, &remote.name, info, &params) {
-        Ok(()) => {
-            let fp = Needs::of(&config, &agent)
-                .fingerprint
-                .then(|| fingerprint(&agent.id, Kind::A2a, &remote.name, &method, Some(&params)));
-            controls::admit(&mut guard, &agent, fp, Estimate::default()).await
+    let admitted = async {
+        if let Some(url) = a2a::decide(&agent, &remote.name, info, &params)? {
+            crate::egress::vet_url(&config, &agent, &url).await?;
         }
-        Err(d) => Err(d),
-    };
+        let fp = Needs::of(&config, &agent)
+            .fingerprint
+            .then(|| fingerprint(&agent.id, Kind::A2a, &remote.name, &method, Some(&params)));
+        controls::admit(&mut guard, &agent, fp, Estimate::default()).await
+    }
+    .await;
     if let Err(d) = admitted {
         settle(guard, &facts, 200, Some(d.reason), 0);
         return jsonrpc::refusal(StatusCode::OK, Some(&id), &d);

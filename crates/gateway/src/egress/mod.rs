@@ -134,6 +134,26 @@ async fn admit(
     }
 }
 
+/// Holds a URL someone else will call on the agent's behalf (an A2A push-notification URL)
+/// to the agent's own egress rules: the host policy, then every address it resolves to.
+pub(crate) async fn vet_url(config: &Config, agent: &Agent, url: &str) -> Result<(), Denial> {
+    let refused = |why: &str| Denial::new(Reason::NotAllowed, format!("`{url}` {why}"));
+    let uri: http::Uri = url.parse().map_err(|_| refused("is not a URL"))?;
+    let port = match (uri.scheme_str(), uri.port_u16()) {
+        (Some("http" | "https"), Some(p)) => p,
+        (Some("https"), None) => 443,
+        (Some("http"), None) => 80,
+        _ => return Err(refused("is not an http(s) URL")),
+    };
+    let host = parse_host(uri.host().ok_or_else(|| refused("names no host"))?);
+    let name = match &host {
+        Host::Name(n) => n.clone(),
+        Host::Ip(ip) => ip.to_string(),
+    };
+    decide(config, agent, &name, port)?;
+    resolve(config, &host, port).await.map(|_| ())
+}
+
 /// The host policy: global lists, then the agent's own.
 fn decide(config: &Config, agent: &Agent, host: &str, port: u16) -> Result<(), Denial> {
     decide_for(
