@@ -1,4 +1,4 @@
-# bench/lib/common.sh — helpers shared by bench/run, bench/controls and bench/mcp (sourced, not run).
+# bench/lib/common.sh — helpers shared by bench/run, controls, mcp and egress (sourced, not run).
 #
 # The sourcing script sets HERE (the bench/ directory) and `set -euo pipefail` first.
 # Globals it may set before calling: QUIET_WAIT, QUIET_BUDGET (wait_quiet), R (results dir,

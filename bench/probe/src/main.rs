@@ -1,6 +1,7 @@
-//! `airlock-bench-probe`: the timing client of `bench/run`, `bench/controls` and `bench/mcp`.
+//! `airlock-bench-probe`: the timing client of `bench/run`, `bench/controls`, `bench/mcp`
+//! and `bench/egress`.
 //!
-//! Two modes, both sending the same request to several targets and
+//! Two HTTP modes, both sending the same request to several targets and
 //! interleaving them (request i goes to target i mod T) so that every path
 //! sees the same machine conditions:
 //!
@@ -12,12 +13,23 @@
 //!   it arrives; prints time to first content delta and the gaps between
 //!   content deltas per target.
 //!
+//! And one TCP mode:
+//!
+//! * `bulk`: per round, opens a connection to each `tcp://host:port` target in
+//!   turn, writes the byte count `--bytes N` as a decimal line and reads to the
+//!   end (a source such as `bench/lib/bulk_source.py` answers with N bytes and
+//!   closes); prints per target the MB/s (10^6 bytes) of every measured round
+//!   (`n` of them), their median, and the median time to open the connection.
+//!
 //! Output is one JSON object per target per line, for the bench scripts to parse.
-//! Every target must be a plain `http://` URL (the benchmark only talks to
-//! 127.0.0.1). `--header` goes to every target, `--target-header NAME='k: v'`
-//! to target NAME only (e.g. its MCP session id). The first `{seq}` in the
-//! body, if any, is replaced by a number unique to each request (e.g. a
-//! JSON-RPC id, which must not repeat among calls in flight).
+//! Every target must be a plain `http://` URL (`tcp://` for `bulk`; the benchmark
+//! only talks to 127.0.0.1). `--header` goes to every target, `--target-header
+//! NAME='k: v'` to target NAME only (e.g. its MCP session id, or the
+//! `Proxy-Authorization` of its proxy). `--proxy NAME=http://host:port` reaches
+//! target NAME through that HTTP forward proxy: requests in absolute form
+//! (`POST http://host:port/path`), `bulk` through a `CONNECT host:port` tunnel.
+//! The first `{seq}` in the body, if any, is replaced by a number unique to each
+//! request (e.g. a JSON-RPC id, which must not repeat among calls in flight).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -30,6 +42,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const USAGE: &str = "usage:
@@ -40,6 +53,9 @@ const USAGE: &str = "usage:
   airlock-bench-probe stream  --target NAME=URL... [--header 'k: v']...
                               [--target-header NAME='k: v']... --body JSON
                               [--streams N] [--warmup N]
+  airlock-bench-probe bulk    --target NAME=tcp://HOST:PORT... --bytes N [--rounds N]
+                              [--target-header NAME='k: v']...
+  --proxy NAME=http://HOST:PORT (any mode): reach target NAME through that forward proxy.
 The first `{seq}` in JSON is replaced by a number unique to each request.";
 
 type Header = (HeaderName, HeaderValue);
@@ -50,6 +66,20 @@ struct Target {
     uri: Uri,
     /// Sent to this target only, after the common headers.
     headers: Vec<Header>,
+    /// `host:port` of the forward proxy this target is reached through, if any.
+    proxy: Option<String>,
+}
+
+impl Target {
+    fn authority(&self) -> String {
+        let a = self.uri.authority().expect("checked in parse");
+        format!("{}:{}", a.host(), a.port_u16().unwrap_or(80))
+    }
+
+    /// Where the TCP connection goes: the proxy, or the target itself.
+    fn connect_to(&self) -> String {
+        self.proxy.clone().unwrap_or_else(|| self.authority())
+    }
 }
 
 struct Args {
@@ -64,12 +94,14 @@ struct Args {
     count: usize,
     warmup: usize,
     concurrency: usize,
+    /// `bulk`: bytes to ask for per round.
+    bytes: u64,
 }
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mode = it.next().ok_or("missing mode")?;
-    if mode != "latency" && mode != "stream" {
+    if !["latency", "stream", "bulk"].contains(&mode.as_str()) {
         return Err(format!("unknown mode {mode}"));
     }
     let mut args = Args {
@@ -82,9 +114,12 @@ fn parse() -> Result<Args, String> {
         count: 0,
         warmup: 0,
         concurrency: 1,
+        bytes: 0,
     };
+    let scheme = if args.mode == "bulk" { "tcp" } else { "http" };
     let mut count = None;
     let mut target_headers = Vec::new();
+    let mut proxies = Vec::new();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         let number = |v: String| v.parse::<usize>().map_err(|_| format!("bad number {v}"));
@@ -93,13 +128,14 @@ fn parse() -> Result<Args, String> {
                 let v = value()?;
                 let (name, url) = v.split_once('=').ok_or("--target is NAME=URL")?;
                 let uri: Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
-                if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-                    return Err(format!("{url}: only http://host:port/... URLs"));
+                if uri.scheme_str() != Some(scheme) || uri.authority().is_none() {
+                    return Err(format!("{url}: only {scheme}://host:port/... URLs"));
                 }
                 args.targets.push(Target {
                     name: name.to_owned(),
                     uri,
                     headers: Vec::new(),
+                    proxy: None,
                 });
             }
             "--header" => args.headers.push(header(&value()?)?),
@@ -108,9 +144,23 @@ fn parse() -> Result<Args, String> {
                 let (name, h) = v.split_once('=').ok_or("--target-header is NAME='k: v'")?;
                 target_headers.push((name.to_owned(), header(h)?));
             }
+            "--proxy" => {
+                let v = value()?;
+                let (name, url) = v
+                    .split_once('=')
+                    .ok_or("--proxy is NAME=http://host:port")?;
+                let uri: Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
+                let a = uri.authority().filter(|_| uri.scheme_str() == Some("http"));
+                let a = a.ok_or(format!("{url}: the proxy is http://host:port"))?;
+                proxies.push((
+                    name.to_owned(),
+                    format!("{}:{}", a.host(), a.port_u16().unwrap_or(80)),
+                ));
+            }
+            "--bytes" => args.bytes = number(value()?)? as u64,
             "--body" => args.body = Bytes::from(value()?),
             "--expect" => args.expect = Some(value()?.into_bytes()).filter(|e| !e.is_empty()),
-            "--requests" | "--streams" => count = Some(number(value()?)?),
+            "--requests" | "--streams" | "--rounds" => count = Some(number(value()?)?),
             "--warmup" => args.warmup = number(value()?)?,
             "--concurrency" => args.concurrency = number(value()?)?.max(1),
             _ => return Err(format!("unknown argument {flag}")),
@@ -126,11 +176,24 @@ fn parse() -> Result<Args, String> {
             .headers
             .push(h);
     }
+    for (name, proxy) in proxies {
+        let target = args.targets.iter_mut().find(|t| t.name == name);
+        target
+            .ok_or(format!("--proxy for an unknown target {name}"))?
+            .proxy = Some(proxy);
+    }
+    if args.mode == "bulk" && args.bytes == 0 {
+        return Err("bulk needs --bytes N".into());
+    }
     if let Some(at) = args.body.windows(5).position(|w| w == b"{seq}") {
         let (head, tail) = (args.body.slice(..at), args.body.slice(at + 5..));
         args.seq_split = Some((head, tail));
     }
-    args.count = count.unwrap_or(if args.mode == "latency" { 2000 } else { 20 });
+    args.count = count.unwrap_or(match args.mode.as_str() {
+        "latency" => 2000,
+        "stream" => 20,
+        _ => 5,
+    });
     Ok(args)
 }
 
@@ -176,12 +239,7 @@ impl Conn {
             self.sender = None;
         }
         if self.sender.is_none() {
-            let authority = self.target.uri.authority().expect("checked in parse");
-            let addr = format!(
-                "{}:{}",
-                authority.host(),
-                authority.port_u16().unwrap_or(80)
-            );
+            let addr = self.target.connect_to();
             let stream = TcpStream::connect(&addr)
                 .await
                 .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -202,9 +260,15 @@ impl Conn {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let body = body(args);
         let len = body.len();
+        // Through a forward proxy the request-target is the absolute URL.
+        let target = if self.target.proxy.is_some() {
+            uri.clone()
+        } else {
+            Uri::try_from(path).expect("a path of a valid URL")
+        };
         let mut req = Request::builder()
             .method(Method::POST)
-            .uri(path)
+            .uri(target)
             .body(Full::new(body))
             .expect("valid request");
         let h = req.headers_mut();
@@ -467,6 +531,112 @@ async fn stream(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens a connection to the target, through a `CONNECT` tunnel if it has a proxy.
+/// Returns the stream and any bytes that came after the proxy's answer.
+async fn open_tcp(target: &Target) -> Result<(TcpStream, Vec<u8>), String> {
+    let addr = target.connect_to();
+    let mut stream = TcpStream::connect(&addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    if target.proxy.is_none() {
+        return Ok((stream, Vec::new()));
+    }
+    let dest = target.authority();
+    let mut head = format!("CONNECT {dest} HTTP/1.1\r\nhost: {dest}\r\n");
+    for (k, v) in &target.headers {
+        let _ = write!(head, "{k}: {}\r\n", v.to_str().unwrap_or(""));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let end = loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 || got.len() > 16 * 1024 {
+            return Err(format!("{addr}: no answer to CONNECT {dest}"));
+        }
+        got.extend_from_slice(&buf[..n]);
+    };
+    let status_line = String::from_utf8_lossy(&got[..end]);
+    let status_line = status_line.lines().next().unwrap_or("").to_owned();
+    if status_line.split(' ').nth(1) != Some("200") {
+        return Err(format!("CONNECT {dest} via {addr}: {status_line}"));
+    }
+    Ok((stream, got.split_off(end)))
+}
+
+/// One round of `bulk` on one target: (time to open, time from the request to the last byte).
+async fn one_bulk(target: &Target, bytes: u64) -> Result<(Duration, Duration), String> {
+    let start = Instant::now();
+    let (mut stream, early) = open_tcp(target).await?;
+    let opened = start.elapsed();
+    let start = Instant::now();
+    stream
+        .write_all(format!("{bytes}\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut got = early.len() as u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match stream.read(&mut buf).await.map_err(|e| e.to_string())? {
+            0 => break,
+            n => got += n as u64,
+        }
+    }
+    let elapsed = start.elapsed();
+    if got != bytes {
+        return Err(format!("{}: read {got} bytes of {bytes}", target.name));
+    }
+    Ok((opened, elapsed))
+}
+
+async fn bulk(args: Args) -> Result<(), String> {
+    let t = args.targets.len();
+    let mut mbps: Vec<Vec<f64>> = vec![Vec::new(); t];
+    let mut open_us: Vec<Vec<f64>> = vec![Vec::new(); t];
+    let mut errors = vec![0usize; t];
+    for round in 0..args.warmup + args.count {
+        // Each round starts at a different target, so none is always first.
+        for j in 0..t {
+            let k = (round + j) % t;
+            match one_bulk(&args.targets[k], args.bytes).await {
+                Ok((opened, took)) if round >= args.warmup => {
+                    mbps[k].push(args.bytes as f64 / took.as_secs_f64() / 1e6);
+                    open_us[k].push(us(opened));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    errors[k] += 1;
+                    eprintln!("probe: {}: {e}", args.targets[k].name);
+                }
+            }
+        }
+    }
+    for (k, target) in args.targets.iter().enumerate() {
+        let rounds: Vec<String> = mbps[k].iter().map(|x| format!("{x:.1}")).collect();
+        mbps[k].sort_by(f64::total_cmp);
+        open_us[k].sort_by(f64::total_cmp);
+        println!(
+            "{{\"target\":\"{}\",\"bytes\":{},\"n\":{},\"errors\":{},\"mbps\":[{}],\"median_mbps\":{},\"open_median_us\":{}}}",
+            target.name,
+            args.bytes,
+            mbps[k].len(),
+            errors[k],
+            rounds.join(","),
+            json_num(percentile(&mbps[k], 50.0)),
+            json_num(percentile(&open_us[k], 50.0)),
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = match parse() {
@@ -476,10 +646,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = if args.mode == "latency" {
-        latency(args).await
-    } else {
-        stream(args).await
+    let result = match args.mode.as_str() {
+        "latency" => latency(args).await,
+        "stream" => stream(args).await,
+        _ => bulk(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -518,6 +688,7 @@ mod tests {
             count: 0,
             warmup: 0,
             concurrency: 1,
+            bytes: 0,
         };
         let (a, b) = (body(&args), body(&args));
         assert!(a.starts_with(b"{\"id\":") && a.ends_with(b"}") && a != b);

@@ -94,7 +94,8 @@ async fn pump(
     count: &AtomicU64,
     last: &AtomicU64,
 ) {
-    let mut buf = vec![0u8; 16 * 1024];
+    // Big reads: a bulk transfer costs a system call per read and per write.
+    let mut buf = vec![0u8; 128 * 1024];
     loop {
         last.store(now_ms(), Ordering::Relaxed);
         let n = match from.read(&mut buf).await {
