@@ -11,6 +11,7 @@ pub mod egress;
 pub mod event;
 pub mod fingerprint;
 pub mod glob;
+pub mod guards;
 pub mod keys;
 pub mod mcp;
 pub mod money;

@@ -1,0 +1,234 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use super::*;
+
+/// Synthetic secrets (well-formed, never real) and near-misses in prompt-like text, one JSON
+/// object a line: `{"text": ..., "expect": [detector ids]}`.
+const CORPUS: &str = include_str!("../corpus/labelled.jsonl");
+
+fn builtin() -> Detectors {
+    Detectors::new(&[]).unwrap()
+}
+
+fn ids(text: &str) -> Vec<String> {
+    builtin()
+        .scan(text)
+        .into_iter()
+        .map(|f| f.detector.to_string())
+        .collect()
+}
+
+#[derive(Default)]
+struct Tally {
+    true_positive: u32,
+    false_positive: u32,
+    false_negative: u32,
+}
+
+impl Tally {
+    fn precision(&self) -> f64 {
+        ratio(self.true_positive, self.true_positive + self.false_positive)
+    }
+    fn recall(&self) -> f64 {
+        ratio(self.true_positive, self.true_positive + self.false_negative)
+    }
+}
+
+fn ratio(n: u32, d: u32) -> f64 {
+    if d == 0 {
+        1.0
+    } else {
+        f64::from(n) / f64::from(d)
+    }
+}
+
+#[test]
+fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
+    let detectors = builtin();
+    let mut tallies: BTreeMap<String, Tally> = detectors
+        .ids()
+        .map(|id| (id.to_owned(), Tally::default()))
+        .collect();
+    let mut misses = Vec::new();
+    let mut bytes = 0;
+    for (n, line) in CORPUS.lines().enumerate() {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = case["text"].as_str().unwrap();
+        let expect: BTreeSet<String> = case["expect"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_owned())
+            .collect();
+        let found: BTreeSet<String> = detectors
+            .scan(text)
+            .into_iter()
+            .map(|f| f.detector.to_string())
+            .collect();
+        bytes += text.len();
+        for id in expect.union(&found) {
+            let tally = tallies.get_mut(id).expect("corpus names a known detector");
+            match (expect.contains(id), found.contains(id)) {
+                (true, true) => tally.true_positive += 1,
+                (false, true) => tally.false_positive += 1,
+                (true, false) => tally.false_negative += 1,
+                (false, false) => unreachable!(),
+            }
+        }
+        if expect != found {
+            misses.push(format!(
+                "line {}: expected {expect:?}, found {found:?}: {text}",
+                n + 1
+            ));
+        }
+    }
+
+    println!(
+        "\n{:<28} {:>4} {:>4} {:>4} {:>9} {:>7}",
+        "detector", "tp", "fp", "fn", "precision", "recall"
+    );
+    let mut below = Vec::new();
+    for (id, t) in &tallies {
+        println!(
+            "{id:<28} {:>4} {:>4} {:>4} {:>9.3} {:>7.3}",
+            t.true_positive,
+            t.false_positive,
+            t.false_negative,
+            t.precision(),
+            t.recall()
+        );
+        if t.true_positive == 0 {
+            below.push(format!("{id}: no positive example in the corpus"));
+        }
+        if t.precision() < 0.95 || t.recall() < 0.95 {
+            below.push(format!(
+                "{id}: precision {:.3}, recall {:.3}",
+                t.precision(),
+                t.recall()
+            ));
+        }
+    }
+    // Information only, not asserted: the benchmark in bench/ is what counts. Line by line
+    // measures the per-call cost; the corpus as one body, the per-byte cost.
+    let rounds = 20;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for line in CORPUS.lines() {
+            std::hint::black_box(detectors.scan(line));
+        }
+    }
+    let per_line = (bytes * rounds) as f64 / started.elapsed().as_secs_f64() / 1e6;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(detectors.scan(CORPUS));
+    }
+    let one_body = (CORPUS.len() * rounds) as f64 / started.elapsed().as_secs_f64() / 1e6;
+    println!(
+        "{} lines, {bytes} bytes; {per_line:.1} MB/s line by line, {one_body:.1} MB/s as one \
+         body (unoptimised in a debug build)",
+        CORPUS.lines().count(),
+    );
+    for miss in &misses {
+        println!("{miss}");
+    }
+    assert!(below.is_empty(), "{below:#?}");
+}
+
+#[test]
+fn a_finding_gives_the_span_and_the_placeholder_replaces_it() {
+    let text = "keys: AKIAIOSFODNN7EXAMPLE and ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok";
+    let findings = builtin().scan(text);
+    let spans: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (&*f.detector, &text[f.start..f.end]))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"),
+            ("github_token", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+        ]
+    );
+    assert_eq!(
+        redact(text, &findings),
+        "keys: [REDACTED:aws_access_key] and [REDACTED:github_token] ok"
+    );
+}
+
+#[test]
+fn overlapping_spans_become_one_placeholder() {
+    let finding = |detector: &str, start, end| Finding {
+        detector: Arc::from(detector),
+        start,
+        end,
+        confidence: 1.0,
+    };
+    let text = "0123456789";
+    let findings = [finding("b", 4, 8), finding("a", 2, 5), finding("c", 9, 10)];
+    assert_eq!(redact(text, &findings), "01[REDACTED:a]8[REDACTED:c]");
+    // A span that is not on the text is ignored, not a panic.
+    assert_eq!(redact("é", &[finding("x", 1, 2)]), "é");
+}
+
+#[test]
+fn the_secret_in_a_connection_string_is_the_password_alone() {
+    let text = "DATABASE_URL=postgres://app:Tr0ub4dor3xyz@db.example.com:5432/app";
+    let findings = builtin().scan(text);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(&text[findings[0].start..findings[0].end], "Tr0ub4dor3xyz");
+    assert_eq!(
+        redact(text, &findings),
+        "DATABASE_URL=postgres://app:[REDACTED:connection_string_password]@db.example.com:5432/app"
+    );
+}
+
+#[test]
+fn a_specific_detector_wins_over_a_generic_one_on_the_same_span() {
+    assert_eq!(
+        ids("api_key = \"sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7dEf0h\""),
+        ["openai_key"]
+    );
+    assert_eq!(
+        ids("postgres://svc:Xy7pQ2rT9vLm@mail.example.com/db"),
+        ["connection_string_password"]
+    );
+}
+
+#[test]
+fn custom_detectors_run_everywhere_and_bad_ones_are_refused() {
+    let custom = [("employee_id".to_owned(), r"\bEMP-\d{6}\b".to_owned())];
+    let detectors = Detectors::new(&custom).unwrap();
+    let text = "ticket for EMP-004211, cc jane.doe@example.com";
+    let found: Vec<&str> = detectors
+        .scan(text)
+        .iter()
+        .map(|f| &text[f.start..f.end])
+        .collect();
+    assert_eq!(found, ["EMP-004211", "jane.doe@example.com"]);
+    assert!(detectors.ids().any(|id| id == "employee_id"));
+
+    let broken = [("x".to_owned(), "(".to_owned())];
+    assert!(Detectors::new(&broken).unwrap_err().contains("`x`"));
+    let taken = [("email".to_owned(), "a".to_owned())];
+    assert!(Detectors::new(&taken).is_err());
+}
+
+#[test]
+fn multibyte_text_around_anchors_does_not_split_a_character() {
+    let text = "(+1 415 555 0132) ".to_owned()
+        + &"é".repeat(40)
+        + "@ü"
+        + &"ß".repeat(200)
+        + " AKIAIOSFODNN7EXAMPLE 4111 1111 1111 1111";
+    let findings = builtin().scan(&text);
+    let redacted = redact(&text, &findings);
+    assert!(redacted.starts_with("([REDACTED:phone]) "), "{redacted}");
+    assert!(redacted.ends_with("[REDACTED:aws_access_key] [REDACTED:payment_card]"));
+}
+
+#[test]
+fn nothing_to_find_in_empty_or_plain_text() {
+    assert!(ids("").is_empty());
+    assert!(ids("The quick brown fox jumps over the lazy dog.").is_empty());
+}
