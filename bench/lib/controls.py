@@ -11,7 +11,7 @@ import os
 import statistics
 import sys
 
-from report import best_rate, fmt_ms, foreign, jsonl, meta, oha_step, rate_runs, verdict
+from report import best_rate, fmt_ms, foreign, jsonl, meta, oha_step, rate_runs, table_command, verdict
 
 VARIANTS = ("none", "memory", "redis")
 PATHS = ("direct",) + VARIANTS
@@ -267,13 +267,5 @@ def cmd_report(results):
     print("\n".join(lines))
 
 
-def main(argv):
-    if len(argv) == 2:
-        cmd_report(argv[1])
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(table_command(__doc__, cmd_report))

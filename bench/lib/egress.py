@@ -10,7 +10,7 @@ import os
 import sqlite3
 import sys
 
-from report import foreign, jsonl, meta
+from report import foreign, jsonl, meta, table_command
 
 
 def ledger(db):
@@ -143,13 +143,5 @@ def cmd_report(results):
     print("\n".join(out))
 
 
-def main(argv):
-    if len(argv) == 2:
-        cmd_report(argv[1])
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(table_command(__doc__, cmd_report))

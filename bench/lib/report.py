@@ -345,6 +345,16 @@ def cmd_report(results):
     print("\n".join(lines))
 
 
+def table_command(doc, report, argv=None):
+    """The command line of a table script: `python3 lib/X.py RESULT_DIR` prints the table."""
+    argv = sys.argv if argv is None else argv
+    if len(argv) == 2:
+        report(argv[1])
+        return 0
+    print(doc, file=sys.stderr)
+    return 2
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "step" and len(argv) == 5:
         cmd_step(argv[2], argv[3], argv[4])
