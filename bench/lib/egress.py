@@ -10,7 +10,7 @@ import os
 import sqlite3
 import sys
 
-from report import foreign, jsonl, meta, table_command
+from report import comparison_rows, foreign, jsonl, meta, table_command
 
 
 def ledger(db):
@@ -85,19 +85,7 @@ def cmd_report(results):
         )
     for c in concs:
         d, p = runs[c].get("direct", {}), runs[c].get("proxy", {})
-        if d.get("rps") and p.get("rps"):
-            out.append(
-                f"| c={c}: requests/s{mark('c' + c)} | {d['rps']:,.0f} | {p['rps']:,.0f} | "
-                f"{p['rps'] / d['rps']:.2f}× | |"
-            )
-        for key, label in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99")):
-            dv, pv = d.get(key), p.get(key)
-            if dv is None or pv is None:
-                continue
-            out.append(
-                f"| c={c}: latency {label}, ms{mark('c' + c)} | {dv / 1e3:.3f} | {pv / 1e3:.3f} | "
-                f"{pv / dv:.2f}× | {(pv - dv) / 1e3:+.3f} |"
-            )
+        out += comparison_rows(f"c={c}", "requests/s", mark("c" + c), d, p, ("p50", "p90", "p99"), 3)
     out.append("")
 
     out.append(

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import sys
 
-from report import foreign, jsonl, meta, table_command
+from report import comparison_rows, foreign, jsonl, meta, table_command
 
 
 def ledger(db):
@@ -63,19 +63,7 @@ def cmd_report(results):
     for c in concs:
         d, a = runs[c].get("direct", {}), runs[c].get("airlock", {})
         mark = " ⚠" if fr.get(f"c{c}", 0) > fmax else ""
-        dr, ar = d.get("rps"), a.get("rps")
-        if dr and ar:
-            out.append(
-                f"| c={c}: round trips/s{mark} | {dr:,.0f} | {ar:,.0f} | {ar / dr:.2f}× | |"
-            )
-        for key, label in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("mean_us", "mean")):
-            dv, av = d.get(key), a.get(key)
-            if dv is None or av is None:
-                continue
-            out.append(
-                f"| c={c}: latency {label}, ms{mark} | {dv / 1e3:.2f} | {av / 1e3:.2f} | "
-                f"{av / dv:.2f}× | {(av - dv) / 1e3:+.2f} |"
-            )
+        out += comparison_rows(f"c={c}", "round trips/s", mark, d, a, ("p50", "p90", "p99", "mean"), 2)
     out.append("")
     out.append(
         "CPU per call (utime + stime from /proc over each measurement, warm-up included): "

@@ -345,6 +345,25 @@ def cmd_report(results):
     print("\n".join(lines))
 
 
+def comparison_rows(scope, rate_label, mark, direct, through, stats, digits):
+    """Table rows comparing one probe target with another: the rate, then each latency
+    statistic (`p50` reads the probe's `p50_us`) in ms with `digits` decimals, as ratio
+    and difference."""
+    rows = []
+    dr, tr = direct.get("rps"), through.get("rps")
+    if dr and tr:
+        rows.append(f"| {scope}: {rate_label}{mark} | {dr:,.0f} | {tr:,.0f} | {tr / dr:.2f}× | |")
+    for stat in stats:
+        dv, tv = direct.get(f"{stat}_us"), through.get(f"{stat}_us")
+        if dv is None or tv is None:
+            continue
+        rows.append(
+            f"| {scope}: latency {stat}, ms{mark} | {dv / 1e3:.{digits}f} | {tv / 1e3:.{digits}f} | "
+            f"{tv / dv:.2f}× | {(tv - dv) / 1e3:+.{digits}f} |"
+        )
+    return rows
+
+
 def table_command(doc, report, argv=None):
     """The command line of a table script: `python3 lib/X.py RESULT_DIR` prints the table."""
     argv = sys.argv if argv is None else argv
