@@ -37,6 +37,24 @@ pub struct Finding {
     pub confidence: f32,
 }
 
+/// A detector of the user's own, from `guards.dlp.custom`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomDetector {
+    /// Names the detector in findings and in `[REDACTED:<id>]`: letters, digits, `_`, `.`
+    /// and `-` only, since the placeholder lands inside JSON strings.
+    pub id: String,
+    /// A regular expression (Rust `regex` syntax). If it has a group named `secret`, that
+    /// group is the finding.
+    pub pattern: String,
+    /// One of [`validator_names`]: a match it rejects is no finding.
+    pub validator: Option<String>,
+}
+
+/// The validators a custom detector may name, for config error messages.
+pub fn validator_names() -> &'static [&'static str] {
+    validate::CUSTOM_NAMES
+}
+
 /// Custom detectors are the user's own patterns; a match is taken as meant.
 const CUSTOM_CONFIDENCE: f32 = 0.9;
 
@@ -74,10 +92,10 @@ impl std::fmt::Debug for Detectors {
 }
 
 impl Detectors {
-    /// The built-in detectors plus `custom` (id, regular expression) from
-    /// `guards.dlp.custom`. Fails on a custom pattern that does not compile or an id that is
-    /// empty or already taken.
-    pub fn new(custom: &[(String, String)]) -> Result<Detectors, String> {
+    /// The built-in detectors plus the `custom` ones from `guards.dlp.custom`. Fails on a
+    /// custom id that is empty, already taken or has characters outside `[A-Za-z0-9_.-]`, a
+    /// pattern that does not compile, or an unknown validator.
+    pub fn new(custom: &[CustomDetector]) -> Result<Detectors, String> {
         let mut detectors = Vec::with_capacity(RULES.len() + custom.len());
         let mut literals = Vec::new();
         let mut anchor_windows = Vec::new();
@@ -112,19 +130,41 @@ impl Detectors {
             }
         }
         let mut everywhere = Vec::with_capacity(custom.len());
-        for (id, pattern) in custom {
+        for CustomDetector {
+            id,
+            pattern,
+            validator,
+        } in custom
+        {
             if id.is_empty() {
                 return Err("a custom detector needs an id".to_owned());
+            }
+            if !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            {
+                return Err(format!(
+                    "custom detector id `{id}`: use only letters, digits, `_`, `.` and `-`"
+                ));
             }
             if detectors.iter().any(|d| &*d.id == id.as_str()) {
                 return Err(format!("detector id `{id}` is already taken"));
             }
             let compiled = compile(pattern).map_err(|e| format!("custom detector `{id}`: {e}"))?;
+            let validate = match validator.as_deref() {
+                None => validate::any,
+                Some(name) => validate::custom(name).ok_or_else(|| {
+                    format!(
+                        "custom detector `{id}`: unknown validator `{name}` (known: {})",
+                        validator_names().join(", ")
+                    )
+                })?,
+            };
             everywhere.push(detectors.len());
             detectors.push(Detector {
                 id: Arc::from(id.as_str()),
                 patterns: vec![compiled],
-                validate: validate::any,
+                validate,
                 confidence: CUSTOM_CONFIDENCE,
                 rank: 0,
             });

@@ -195,10 +195,17 @@ fn a_specific_detector_wins_over_a_generic_one_on_the_same_span() {
     );
 }
 
+fn custom(id: &str, pattern: &str, validator: Option<&str>) -> CustomDetector {
+    CustomDetector {
+        id: id.to_owned(),
+        pattern: pattern.to_owned(),
+        validator: validator.map(str::to_owned),
+    }
+}
+
 #[test]
 fn custom_detectors_run_everywhere_and_bad_ones_are_refused() {
-    let custom = [("employee_id".to_owned(), r"\bEMP-\d{6}\b".to_owned())];
-    let detectors = Detectors::new(&custom).unwrap();
+    let detectors = Detectors::new(&[custom("employee_id", r"\bEMP-\d{6}\b", None)]).unwrap();
     let text = "ticket for EMP-004211, cc jane.doe@example.com";
     let found: Vec<&str> = detectors
         .scan(text)
@@ -208,10 +215,35 @@ fn custom_detectors_run_everywhere_and_bad_ones_are_refused() {
     assert_eq!(found, ["EMP-004211", "jane.doe@example.com"]);
     assert!(detectors.ids().any(|id| id == "employee_id"));
 
-    let broken = [("x".to_owned(), "(".to_owned())];
-    assert!(Detectors::new(&broken).unwrap_err().contains("`x`"));
-    let taken = [("email".to_owned(), "a".to_owned())];
-    assert!(Detectors::new(&taken).is_err());
+    let broken = Detectors::new(&[custom("x", "(", None)]).unwrap_err();
+    assert!(broken.contains("`x`"), "{broken}");
+    assert!(Detectors::new(&[custom("email", "a", None)]).is_err());
+    assert!(Detectors::new(&[custom("", "a", None)]).is_err());
+    // The id goes into `[REDACTED:<id>]` inside a JSON string.
+    for id in ["a\"b", "a\\b", "a b", "ü"] {
+        assert!(Detectors::new(&[custom(id, "a", None)]).is_err(), "{id}");
+    }
+    assert!(Detectors::new(&[custom("Acme.key-2_x", "a", None)]).is_ok());
+}
+
+#[test]
+fn a_custom_detector_keeps_only_what_its_validator_accepts() {
+    let detectors =
+        Detectors::new(&[custom("account", r"\bACC-[\d-]{8,24}\b", Some("luhn"))]).unwrap();
+    let text = "moved from ACC-7992-7398-713 to ACC-7992-7398-714";
+    let found: Vec<&str> = detectors
+        .scan(text)
+        .iter()
+        .map(|f| &text[f.start..f.end])
+        .collect();
+    assert_eq!(found, ["ACC-7992-7398-713"]);
+
+    let unknown = Detectors::new(&[custom("account", "a", Some("crc32"))]).unwrap_err();
+    assert!(unknown.contains("`crc32`"), "{unknown}");
+    for name in validator_names() {
+        assert!(unknown.contains(name), "{unknown}");
+        assert!(Detectors::new(&[custom("x", "a", Some(name))]).is_ok());
+    }
 }
 
 #[test]

@@ -14,6 +14,48 @@ pub(super) fn any(_: &str, span: Range<usize>) -> Option<Range<usize>> {
     Some(span)
 }
 
+/// The validators a custom detector may name (`guards.dlp.custom[].validator`): the
+/// checks that mean the same whatever pattern found the match. The built-in ones that lean
+/// on their own pattern's shape (a card's issuer and grouping, a phone's number plan) are
+/// not offered.
+pub(super) const CUSTOM_NAMES: &[&str] = &["luhn", "iban", "us_ssn", "jwt", "entropy"];
+
+/// The validator of a [`CUSTOM_NAMES`] entry. Each copes with any match of any pattern.
+pub(super) fn custom(name: &str) -> Option<Validator> {
+    Some(match name {
+        "luhn" => luhn_digits,
+        "iban" => iban,
+        "us_ssn" => custom_ssn,
+        "jwt" => jwt,
+        "entropy" => generic_secret,
+        _ => return None,
+    })
+}
+
+/// The match's digits, separators ignored, pass the Luhn check (an account or card number
+/// of the user's own format).
+fn luhn_digits(text: &str, span: Range<usize>) -> Option<Range<usize>> {
+    let digits: Vec<u8> = text[span.clone()]
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    (digits.len() >= 2 && luhn(&digits)).then_some(span)
+}
+
+/// [`us_ssn`] reads exactly nine digits; a user's pattern may match any number of them.
+fn custom_ssn(text: &str, span: Range<usize>) -> Option<Range<usize>> {
+    let digits = text[span.clone()]
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
+    if digits == 9 {
+        us_ssn(text, span)
+    } else {
+        None
+    }
+}
+
 /// Real keys mix cases and digits; `sk-this-is-a-slug` does not, and Anthropic's `sk-ant-`
 /// keys belong to their own detector.
 pub(super) fn openai_key(text: &str, span: Range<usize>) -> Option<Range<usize>> {
@@ -295,7 +337,8 @@ pub(super) fn phone(text: &str, span: Range<usize>) -> Option<Range<usize>> {
 /// IBAN (`... 32 THANKS`) is cut to the country's length.
 pub(super) fn iban(text: &str, span: Range<usize>) -> Option<Range<usize>> {
     let s = &text[span.clone()];
-    let want = iban_length(&s[..2])?;
+    // `get`: a custom pattern's match may be short or start with a multi-byte character.
+    let want = iban_length(s.get(..2)?)?;
     let mut alnum = 0;
     let mut end = None;
     for (i, b) in s.bytes().enumerate() {
@@ -385,6 +428,23 @@ mod tests {
             assert!(!whole(us_ssn, bad), "{bad}");
         }
         assert!(whole(us_ssn, "123-45-6789"));
+    }
+
+    #[test]
+    fn every_custom_validator_name_resolves_and_copes_with_any_match() {
+        for name in CUSTOM_NAMES {
+            let f = custom(name).unwrap_or_else(|| panic!("{name}"));
+            for s in ["", "1", "é", "GB", "Gé82", "12-34", "eyJ", "123-45-6789-0"] {
+                f(s, 0..s.len());
+            }
+        }
+        assert!(custom("payment_card").is_none());
+        assert!(whole(custom("luhn").unwrap(), "7992-7398-713"));
+        assert!(!whole(custom("luhn").unwrap(), "7992-7398-714"));
+        assert!(whole(
+            custom("iban").unwrap(),
+            "GB82 WEST 1234 5698 7654 32"
+        ));
     }
 
     #[test]
