@@ -23,6 +23,9 @@ pub enum Reason {
     NotAllowed,
     ToolChanged,
     ToolFlagged,
+    /// A tool result or remote agent's reply carried instructions aimed at the agent, and
+    /// `guards.injection.action` is `block`.
+    InjectionBlocked,
     PrivateAddress,
     Suspended,
 }
@@ -47,6 +50,7 @@ impl Reason {
             Reason::NotAllowed => "not_allowed",
             Reason::ToolChanged => "tool_changed",
             Reason::ToolFlagged => "tool_flagged",
+            Reason::InjectionBlocked => "injection_blocked",
             Reason::PrivateAddress => "private_address",
             Reason::Suspended => "suspended",
         }
@@ -71,6 +75,7 @@ impl Reason {
             | Reason::NotAllowed
             | Reason::ToolChanged
             | Reason::ToolFlagged
+            | Reason::InjectionBlocked
             | Reason::PrivateAddress => 403,
         }
     }
@@ -97,6 +102,7 @@ impl Reason {
             | Reason::NotAllowed
             | Reason::ToolChanged
             | Reason::ToolFlagged
+            | Reason::InjectionBlocked
             | Reason::PrivateAddress
             | Reason::Suspended => Outcome::Denied,
             Reason::ClientClosed => Outcome::Cancelled,

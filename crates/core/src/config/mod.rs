@@ -3,6 +3,7 @@
 //! read environment variables.
 
 pub mod a2a;
+mod content;
 mod egress;
 mod env;
 pub mod mcp;
@@ -13,11 +14,13 @@ pub mod units;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use raw::{CounterFailure, ProviderKind};
 pub use routing::Target;
 
+use crate::guards::dlp::Detectors;
 use crate::keys::KeyDigest;
 use crate::pricing::{Price, PriceTable};
 use raw::RawConfig;
@@ -174,6 +177,9 @@ pub struct Config {
     pub mcp: mcp::Mcp,
     pub a2a: a2a::A2a,
     pub egress: egress::Egress,
+    /// The content guards' detectors, built-in and custom; used for agents whose guards
+    /// have a `dlp` section.
+    pub detectors: Arc<Detectors>,
     pub log: Option<String>,
 }
 
@@ -336,6 +342,7 @@ impl Config {
             );
         }
 
+        let detectors = content::detectors(raw.guards.as_ref(), &raw.agents, text)?;
         let mut seen_ids = HashSet::new();
         let mut seen_keys = HashMap::new();
         let mut agents = Vec::new();
@@ -444,6 +451,7 @@ impl Config {
             mcp,
             a2a,
             egress,
+            detectors,
             log: raw.telemetry.and_then(|t| t.log),
         })
     }

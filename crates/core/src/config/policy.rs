@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use super::raw::GuardMode;
+pub use super::raw::{DlpAction, GuardMode, InjectionAction};
 use super::raw::{RawAgentLimits, RawBudget, RawGuards, RawLoops, RawRate, RawVelocity};
 use crate::window::Period;
 
@@ -93,12 +93,41 @@ pub struct Velocity {
     pub nanos_per_minute: u64,
 }
 
+/// What the content guard does with each detector's findings, for one agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DlpRules {
+    pub default_action: DlpAction,
+    /// By detector id: the agent's `actions`, then the global ones, then a custom
+    /// detector's own `action`.
+    pub actions: BTreeMap<String, DlpAction>,
+    pub mode: GuardMode,
+}
+
+impl DlpRules {
+    /// The action for a detector's finding; in monitor mode everything is only recorded.
+    pub fn action(&self, detector: &str) -> DlpAction {
+        if self.mode == GuardMode::Monitor {
+            return DlpAction::Monitor;
+        }
+        self.actions
+            .get(detector)
+            .copied()
+            .unwrap_or(self.default_action)
+    }
+}
+
 /// The guards in force for one agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Guards {
     /// `None` when no loop rule is configured.
     pub loops: Option<LoopGuard>,
     pub velocity: Option<Velocity>,
+    /// `None` when neither the agent nor the global `guards` has a `dlp` section: nothing
+    /// the agent sends is scanned.
+    pub dlp: Option<DlpRules>,
+    /// Replies and tool results are always read for injected instructions; this says
+    /// whether a hit only goes into the ledger or also stops the reply.
+    pub injection: InjectionAction,
 }
 
 const DEFAULT_LOOP_WINDOW: Duration = Duration::from_secs(60);
@@ -142,5 +171,42 @@ pub fn guards(global: Option<&RawGuards>, agent: Option<&RawGuards>) -> Guards {
                 .unwrap_or(mode),
             nanos_per_minute: usd.0,
         });
-    Guards { loops, velocity }
+    let (ad, gd) = (
+        agent.and_then(|g| g.dlp.as_ref()),
+        global.and_then(|g| g.dlp.as_ref()),
+    );
+    let dlp = (ad.is_some() || gd.is_some()).then(|| {
+        let mut actions: BTreeMap<String, DlpAction> = gd
+            .iter()
+            .flat_map(|d| &d.custom)
+            .filter_map(|c| c.action.map(|a| (c.id.clone(), a)))
+            .collect();
+        for d in [gd, ad].into_iter().flatten() {
+            actions.extend(d.actions.iter().map(|(id, a)| (id.clone(), *a)));
+        }
+        DlpRules {
+            default_action: ad
+                .and_then(|d| d.default_action)
+                .or(gd.and_then(|d| d.default_action))
+                .unwrap_or(DlpAction::Redact),
+            actions,
+            mode,
+        }
+    });
+    let injection = match mode {
+        GuardMode::Monitor => InjectionAction::Monitor,
+        GuardMode::Enforce => agent
+            .and_then(|g| g.injection.as_ref())
+            .and_then(|i| i.action)
+            .or(global
+                .and_then(|g| g.injection.as_ref())
+                .and_then(|i| i.action))
+            .unwrap_or(InjectionAction::Monitor),
+    };
+    Guards {
+        loops,
+        velocity,
+        dlp,
+        injection,
+    }
 }

@@ -261,13 +261,24 @@ pub struct RawDlp {
 pub struct RawDetector {
     pub id: String,
     pub pattern: String,
+    /// A check a match must also pass (`luhn`, `iban`, ...), to cut false positives.
+    pub validator: Option<String>,
     pub action: Option<DlpAction>,
+}
+
+/// What to do when a tool result or a remote agent's reply carries injected instructions.
+/// There is no `redact`: cutting words out of a reply changes what it says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InjectionAction {
+    Monitor,
+    Block,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInjection {
-    pub action: Option<DlpAction>,
+    pub action: Option<InjectionAction>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -221,3 +221,82 @@ fn urls_in_messages_hide_passwords() {
     let err = Config::parse("state: { ledger: \"mysql://u:s3cret@h/db\" }\n", &no_env).unwrap_err();
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
+
+#[test]
+fn content_guards_are_normalised_with_agent_overrides() {
+    use crate::config::policy::{DlpAction, InjectionAction};
+    let text = "
+guards:
+  dlp:
+    default_action: redact
+    actions: { private_key: block, email: monitor }
+    custom:
+      - { id: employee_id, pattern: 'EMP-[0-9]{6}', action: block }
+      - { id: account, pattern: '\\bACC[0-9]{12,19}\\b', validator: luhn }
+  injection: { action: block }
+agents:
+  - id: strict
+    guards: { dlp: { actions: { email: block } } }
+  - id: watcher
+    guards: { mode: monitor }
+";
+    let c = Config::parse(text, &no_env).unwrap();
+    let strict = c.agent("strict").unwrap().guards.dlp.as_ref().unwrap();
+    assert_eq!(
+        strict.action("email"),
+        DlpAction::Block,
+        "the agent's action wins"
+    );
+    assert_eq!(strict.action("private_key"), DlpAction::Block);
+    assert_eq!(
+        strict.action("employee_id"),
+        DlpAction::Block,
+        "a custom detector's own action"
+    );
+    assert_eq!(strict.action("account"), DlpAction::Redact, "the default");
+    assert_eq!(
+        c.agent("strict").unwrap().guards.injection,
+        InjectionAction::Block
+    );
+    let watcher = &c.agent("watcher").unwrap().guards;
+    assert_eq!(
+        watcher.dlp.as_ref().unwrap().action("private_key"),
+        DlpAction::Monitor
+    );
+    assert_eq!(watcher.injection, InjectionAction::Monitor);
+    assert!(c.detectors.ids().any(|id| id == "employee_id"));
+
+    let plain = Config::parse("agents:\n  - id: a\n", &no_env).unwrap();
+    assert!(
+        plain.agents[0].guards.dlp.is_none(),
+        "no dlp section, no scanning"
+    );
+    assert_eq!(plain.agents[0].guards.injection, InjectionAction::Monitor);
+}
+
+#[test]
+fn content_guard_typos_are_errors() {
+    for (text, says) in [
+        (
+            "guards:\n  dlp:\n    actions: { aws_key: block }\n",
+            "no detector `aws_key`",
+        ),
+        ("guards:\n  dlp:\n    default_action: drop\n", "drop"),
+        ("guards:\n  injection: { action: redact }\n", "redact"),
+        (
+            "guards:\n  dlp:\n    custom:\n      - { id: x, pattern: 'a(' }\n",
+            "custom detector `x`",
+        ),
+        (
+            "guards:\n  dlp:\n    custom:\n      - { id: x, pattern: 'a', validator: crc }\n",
+            "crc",
+        ),
+        (
+            "agents:\n  - id: a\n    guards: { dlp: { custom: [{ id: y, pattern: b }] } }\n",
+            "declared once",
+        ),
+    ] {
+        let err = Config::parse(text, &no_env).unwrap_err();
+        assert!(err.to_string().contains(says), "{text}: {err}");
+    }
+}
