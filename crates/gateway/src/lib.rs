@@ -7,6 +7,7 @@
 mod a2a;
 pub mod admin;
 mod alerts;
+mod content;
 mod controls;
 mod egress;
 mod gateway;

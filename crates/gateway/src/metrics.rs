@@ -42,6 +42,16 @@ struct TokenLabels {
     r#type: &'static str,
 }
 
+/// A content guard's finding: a DLP detector or an injection rule, and what was done.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    agent: String,
+    kind: String,
+    guard: &'static str,
+    name: String,
+    action: String,
+}
+
 fn seconds_histogram() -> Histogram {
     // 50µs .. ~100s: Airlock's overhead lives at the bottom, upstream time at the top.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 22))
@@ -57,6 +67,7 @@ pub struct Metrics {
     upstream: Family<ModelLabels, Histogram, fn() -> Histogram>,
     overhead: Family<ModelLabels, Histogram, fn() -> Histogram>,
     counters_failures: Counter,
+    findings: Family<FindingLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -72,6 +83,7 @@ impl Default for Metrics {
         let overhead: Family<_, _, fn() -> Histogram> =
             Family::new_with_constructor(seconds_histogram);
         let counters_failures = Counter::default();
+        let findings = Family::default();
 
         let mut registry = Registry::default();
         registry.register(
@@ -114,6 +126,11 @@ impl Default for Metrics {
             "Decisions or settlements the counters store could not serve",
             counters_failures.clone(),
         );
+        registry.register(
+            "airlock_content_findings",
+            "What the content guards found (DLP detectors, injection rules) and the action taken",
+            findings.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -124,6 +141,7 @@ impl Default for Metrics {
             upstream,
             overhead,
             counters_failures,
+            findings,
         }
     }
 }
@@ -151,6 +169,7 @@ impl Metrics {
                 })
                 .inc();
         }
+        self.observe_findings(e, &agent);
         let labels = ModelLabels {
             agent,
             provider,
@@ -188,6 +207,36 @@ impl Metrics {
             self.overhead
                 .get_or_create(&labels)
                 .observe(o.as_secs_f64());
+        }
+    }
+
+    /// Counts the findings the call's event lists (see `guards::outbound` and
+    /// `guards::injection` for their shape).
+    fn observe_findings(&self, e: &Event, agent: &str) {
+        let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or("").to_owned();
+        let injection_action = e.extra.get("injection_action").and_then(|v| v.as_str());
+        for (guard, key, name) in [
+            ("dlp", "dlp", "detector"),
+            ("injection", "injection", "rule"),
+        ] {
+            let Some(serde_json::Value::Array(listed)) = e.extra.get(key) else {
+                continue;
+            };
+            for finding in listed {
+                let action = match guard {
+                    "dlp" => text(finding, "action"),
+                    _ => injection_action.unwrap_or("monitor").to_owned(),
+                };
+                self.findings
+                    .get_or_create(&FindingLabels {
+                        agent: agent.to_owned(),
+                        kind: e.kind.as_str().into(),
+                        guard,
+                        name: text(finding, name),
+                        action,
+                    })
+                    .inc();
+            }
         }
     }
 

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::card::{add_config_headers, read, send};
 use super::{failure, settle};
+use crate::content;
 use crate::gateway::Gateway;
 use crate::http::{Body, json_response, sse_response};
 use crate::jsonrpc::{refusal, with_reason};
@@ -169,6 +170,16 @@ fn pass_down(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
+/// Reads a reply message for instructions aimed at the agent and records what it finds;
+/// the denial that replaces it when the agent's injection action is `block`.
+fn read_reply(guard: &mut CallGuard, message: &Value) -> Option<Denial> {
+    let agent = guard.call().agent.clone()?;
+    let result = message.get("result")?;
+    let inbound = content::inbound(&agent, result, "result");
+    inbound.record(guard);
+    inbound.denial
+}
+
 /// Learns from one answer message (a JSON-RPC response) what it says of the task; true
 /// when it is an error.
 fn observe(message: &Value, facts: &mut TaskFacts) -> bool {
@@ -212,6 +223,11 @@ async fn answer_json(mut rpc: Rpc, res: Response<Incoming>, guard: CallGuard) ->
         Purpose::ListTasks => message.get("error").is_some(),
         _ => observe(&message, &mut rpc.facts),
     };
+    let mut guard = guard;
+    if let Some(d) = read_reply(&mut guard, &message) {
+        settle(guard, &rpc.facts, 200, Some(d.reason), 0);
+        return refusal(StatusCode::OK, Some(&rpc.id), &d);
+    }
     let reason = is_error.then_some(Reason::UpstreamError);
     let mut response = Response::new(crate::http::full(out.clone()));
     let h = response.headers_mut();
@@ -226,7 +242,7 @@ async fn answer_json(mut rpc: Rpc, res: Response<Incoming>, guard: CallGuard) ->
 
 /// Relays the remote agent's SSE events the moment each is complete. A client that hangs
 /// up ends the upstream request (the remote task runs on: A2A tasks outlive streams).
-fn relay_stream(rpc: Rpc, res: Response<Incoming>, guard: CallGuard) -> Response<Body> {
+fn relay_stream(rpc: Rpc, res: Response<Incoming>, mut guard: CallGuard) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let mut response = sse_response(rx);
     pass_down(res.headers(), response.headers_mut());
@@ -253,9 +269,20 @@ fn relay_stream(rpc: Rpc, res: Response<Incoming>, guard: CallGuard) -> Response
             };
             let events = framer.push(chunk);
             for event in events {
-                errored |= event_data(&event)
-                    .and_then(|d| serde_json::from_slice::<Value>(&d).ok())
-                    .is_some_and(|m| observe(&m, &mut facts));
+                let message =
+                    event_data(&event).and_then(|d| serde_json::from_slice::<Value>(&d).ok());
+                if let Some(m) = &message {
+                    errored |= observe(m, &mut facts);
+                    // Each event is read as it passes; a blocked one ends the stream there.
+                    if let Some(d) = read_reply(&mut guard, m) {
+                        let e = crate::jsonrpc::denial(Some(&rpc.id), &d);
+                        let _ = tx
+                            .send(Bytes::from(format!("event: message\ndata: {e}\n\n")))
+                            .await;
+                        settle(guard, &facts, 200, Some(d.reason), sent);
+                        return;
+                    }
+                }
                 sent += event.len() as u64;
                 if tx.send(event).await.is_err() {
                     settle(guard, &facts, 499, Some(Reason::ClientClosed), sent);

@@ -23,6 +23,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
+use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{Body, ReadError, content_length, full, json_response, read_body};
@@ -175,13 +176,18 @@ async fn rpc(
         let fp = Needs::of(&config, &agent)
             .fingerprint
             .then(|| fingerprint(&agent.id, Kind::A2a, &remote.name, &method, Some(&params)));
-        controls::admit(&mut guard, &agent, fp, Estimate::default()).await
+        controls::admit(&mut guard, &agent, fp, Estimate::default()).await?;
+        // Message parts leave redacted, or not at all; the rest goes byte for byte.
+        content::json_body(&mut guard, &agent, &body)
     }
     .await;
-    if let Err(d) = admitted {
-        settle(guard, &facts, 200, Some(d.reason), 0);
-        return jsonrpc::refusal(StatusCode::OK, Some(&id), &d);
-    }
+    let body = match admitted {
+        Ok(redacted) => redacted.unwrap_or(body),
+        Err(d) => {
+            settle(guard, &facts, 200, Some(d.reason), 0);
+            return jsonrpc::refusal(StatusCode::OK, Some(&id), &d);
+        }
+    };
     let call = forward::Rpc {
         gateway,
         remote,

@@ -1,7 +1,8 @@
 //! Plain-HTTP requests in absolute form (`GET http://host/path`): sent on a connection of
 //! their own to the checked address, in origin form, the answer streamed back.
 
-use http::{Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Request, Response, Uri, header};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
@@ -9,7 +10,8 @@ use tokio::net::TcpStream;
 
 use airlock_core::{Denial, Reason};
 
-use crate::http::Body;
+use crate::content;
+use crate::http::{Body, ReadError, content_length, full, read_body};
 use crate::llm::meter::{MeteredBody, Tap};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -27,6 +29,60 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     for name in names {
         headers.remove(name);
     }
+}
+
+/// The body as it is to leave. It streams through untouched unless the agent has DLP rules
+/// and it is text; then it is read whole (up to `limits.max_body`), guarded, and maybe
+/// redacted. A compressed body cannot be read and passes, marked `dlp_unscanned`.
+async fn guarded_body(
+    guard: &mut CallGuard,
+    headers: &mut HeaderMap,
+    body: Incoming,
+) -> Result<Body, Denial> {
+    let agent = guard.call().agent.clone();
+    let Some(agent) = agent.filter(|a| a.guards.dlp.is_some()) else {
+        return Ok(body.map_err(Into::into).boxed_unsync());
+    };
+    if headers.contains_key(header::CONTENT_ENCODING) {
+        guard
+            .call()
+            .extra
+            .insert("dlp_unscanned".into(), json!("content-encoding"));
+        return Ok(body.map_err(Into::into).boxed_unsync());
+    }
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let json = essence == "application/json" || essence.ends_with("+json");
+    let textual = json
+        || essence.is_empty()
+        || essence.starts_with("text/")
+        || essence == "application/x-www-form-urlencoded"
+        || essence.ends_with("xml");
+    if !textual {
+        return Ok(body.map_err(Into::into).boxed_unsync());
+    }
+    let limit = guard.runtime().config.limits.max_body;
+    let bytes = read_body(body, content_length(headers), limit)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => Denial::new(
+                Reason::TooLarge,
+                format!("the request body is over the {limit}-byte limit the content guard reads"),
+            ),
+            ReadError::Broken => Denial::new(Reason::BadRequest, "the request body ended early"),
+        })?;
+    let redacted = if json {
+        content::json_body(guard, &agent, &bytes)?
+    } else {
+        content::text_body(guard, &agent, &bytes)?
+    };
+    let out = redacted.unwrap_or(bytes);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Ok(full(out))
 }
 
 pub async fn send(
@@ -48,11 +104,17 @@ pub async fn send(
     }
     parts.uri = Uri::try_from(path.as_str()).unwrap_or_else(|_| Uri::from_static("/"));
     strip_hop_by_hop(&mut parts.headers);
-    let req = Request::from_parts(parts, body);
-    let failed = |guard: CallGuard, message: String| {
-        let d = Denial::new(Reason::UpstreamUnavailable, message);
+    let refuse = |guard: CallGuard, d: Denial| {
         guard.finish(Ending::denied(&d));
         super::refusal(&d)
+    };
+    let body = match guarded_body(&mut guard, &mut parts.headers, body).await {
+        Ok(b) => b,
+        Err(d) => return refuse(guard, d),
+    };
+    let req = Request::from_parts(parts, body);
+    let failed = |guard: CallGuard, message: String| {
+        refuse(guard, Denial::new(Reason::UpstreamUnavailable, message))
     };
     let (mut sender, conn) =
         match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
@@ -73,5 +135,5 @@ pub async fn send(
     strip_hop_by_hop(&mut parts.headers);
     let status = parts.status.as_u16();
     let body = MeteredBody::new(body, Tap::Opaque, guard, status, None, 0);
-    Response::from_parts(parts, http_body_util::BodyExt::boxed_unsync(body))
+    Response::from_parts(parts, body.boxed_unsync())
 }

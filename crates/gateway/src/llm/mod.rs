@@ -19,6 +19,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
 
+use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{Body, ReadError, content_length, json_response, read_body};
@@ -152,9 +153,15 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
         ));
     }
 
+    // The content guard sees the prompt before anything is reserved for it; a redacted
+    // prompt is what gets estimated, fingerprinted and sent.
+    let mut request = match content::json_body(guard, &agent, request.original())? {
+        Some(redacted) => LlmRequest::classify(api, redacted)?,
+        None => request,
+    };
+
     // Stage 3, shared by every protocol: kill switch, budgets, rate limits, loop guard.
     let needs = Needs::of(&runtime.config, &agent);
-    let mut request = request;
     let estimate = if needs.estimate {
         estimate::estimate(&mut request, &usable, &runtime.config)
     } else {

@@ -16,6 +16,7 @@ use super::federation::Ctx;
 use super::session::Scope;
 use super::upstream::{Link, UpstreamError};
 use super::{jsonrpc, sse_event};
+use crate::content::{self, Inbound};
 use crate::http::{Body, json_response, sse_response};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -25,6 +26,8 @@ struct Answer {
     message: Value,
     reason: Option<Reason>,
     is_error: bool,
+    /// Injected instructions found in the result.
+    inbound: Inbound,
 }
 
 pub async fn forward(
@@ -166,6 +169,7 @@ async fn drive(
             message,
             reason: Some(Reason::UpstreamError),
             is_error: false,
+            inbound: Inbound::none(),
         };
     }
     if method == "resources/read"
@@ -181,10 +185,20 @@ async fn drive(
         }
     }
     let is_error = message["result"]["isError"].as_bool() == Some(true);
+    let inbound = content::inbound(&ctx.agent, &message["result"], "result");
+    if let Some(d) = &inbound.denial {
+        return Answer {
+            message: jsonrpc::denial(Some(id), d),
+            reason: Some(d.reason),
+            is_error,
+            inbound,
+        };
+    }
     Answer {
         message,
         reason: None,
         is_error,
+        inbound,
     }
 }
 
@@ -197,6 +211,7 @@ fn failure(id: &Value, server: &str, e: &UpstreamError) -> Answer {
         message: jsonrpc::upstream_failure(Some(id), server, e.reason(), &e.to_string()),
         reason: Some(e.reason()),
         is_error: false,
+        inbound: Inbound::none(),
     }
 }
 
@@ -225,6 +240,7 @@ fn settle(meter: Option<CallGuard>, answer: &Answer, delivered: bool) {
         .call()
         .extra
         .insert("is_error".into(), json!(answer.is_error));
+    answer.inbound.record(&mut guard);
     let (status, reason) = if delivered && answer.reason != Some(Reason::ClientClosed) {
         (200, answer.reason)
     } else {

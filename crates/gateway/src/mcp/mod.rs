@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 use self::federation::{Ctx, Listing};
 use self::session::{Scope, Sessions};
+use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{Body, ReadError, content_length, full, json_response, read_body, sse_response};
@@ -329,6 +330,15 @@ async fn request(
         // Suspension, the kill switch and rate limits hold for every metered call.
         controls::admit(&mut guard, &ctx.agent, None, Estimate::default()).await
     };
+    // The arguments leave for the tool server redacted, or not at all.
+    let admitted = admitted.and_then(|()| {
+        content::value(
+            &mut guard,
+            &ctx.agent,
+            params.get_mut("arguments"),
+            "arguments",
+        )
+    });
     if let Err(d) = admitted {
         guard.finish(Ending {
             status: 200,

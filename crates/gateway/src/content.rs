@@ -1,0 +1,111 @@
+//! The content guards where calls pass: an agent's outgoing content against its DLP rules
+//! (recorded, redacted or refused), and replies read for instructions aimed at the agent.
+//! The findings go into the call's event; the secrets never do.
+
+use airlock_core::Denial;
+use airlock_core::config::Agent;
+use airlock_core::guards::injection::{self, Hit};
+use airlock_core::guards::outbound::{self, Verdict};
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::pipeline::CallGuard;
+
+/// Guards a JSON body. `Ok(Some(body))` is the redacted body to send instead; `Ok(None)`
+/// sends the original (nothing found, or only `monitor` findings, or no DLP for this agent).
+pub fn json_body(
+    guard: &mut CallGuard,
+    agent: &Agent,
+    body: &[u8],
+) -> Result<Option<Bytes>, Denial> {
+    let Some(rules) = &agent.guards.dlp else {
+        return Ok(None);
+    };
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Ok(None);
+    };
+    let detectors = guard.runtime().config.detectors.clone();
+    let (verdict, redacted) = outbound::json_body(&detectors, rules, text);
+    judge(guard, &verdict)?;
+    Ok(redacted.map(Bytes::from))
+}
+
+/// Guards a body that is text but not JSON; non-UTF-8 bodies are not read.
+pub fn text_body(
+    guard: &mut CallGuard,
+    agent: &Agent,
+    body: &[u8],
+) -> Result<Option<Bytes>, Denial> {
+    let Some(rules) = &agent.guards.dlp else {
+        return Ok(None);
+    };
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Ok(None);
+    };
+    let detectors = guard.runtime().config.detectors.clone();
+    let (verdict, redacted) = outbound::text_body(&detectors, rules, text, "body");
+    judge(guard, &verdict)?;
+    Ok(redacted.map(Bytes::from))
+}
+
+/// Guards a parsed value (tool arguments) in place; `root` names it in paths.
+pub fn value(
+    guard: &mut CallGuard,
+    agent: &Agent,
+    value: Option<&mut Value>,
+    root: &str,
+) -> Result<(), Denial> {
+    let (Some(rules), Some(value)) = (&agent.guards.dlp, value) else {
+        return Ok(());
+    };
+    let detectors = guard.runtime().config.detectors.clone();
+    let verdict = outbound::value(&detectors, rules, value, root);
+    judge(guard, &verdict)
+}
+
+fn judge(guard: &mut CallGuard, verdict: &Verdict) -> Result<(), Denial> {
+    verdict.record(&mut guard.call().extra);
+    if !verdict.is_empty() {
+        tracing::info!(
+            findings = verdict.seen.len(),
+            first = %verdict.seen[0].detector,
+            "the content guard found sensitive data in an outgoing call"
+        );
+    }
+    verdict.denial().map_or(Ok(()), Err)
+}
+
+/// What the inbound watch found in one reply, and the denial that replaces the reply when
+/// the agent's `guards.injection.action` is `block`.
+pub struct Inbound {
+    pub hits: Vec<Hit>,
+    pub denial: Option<Denial>,
+}
+
+/// Reads a reply (a tool result, an MCP response, an A2A message or task) for injected
+/// instructions; `root` names it in paths.
+pub fn inbound(agent: &Agent, reply: &Value, root: &str) -> Inbound {
+    let hits = injection::scan(reply, root);
+    let denial = injection::denial(&hits, agent.guards.injection);
+    if let Some(first) = hits.first() {
+        tracing::warn!(rule = first.rule, path = %first.path, "a reply carries instructions aimed at the agent");
+    }
+    Inbound { hits, denial }
+}
+
+impl Inbound {
+    pub fn none() -> Inbound {
+        Inbound {
+            hits: Vec::new(),
+            denial: None,
+        }
+    }
+
+    /// Adds the hits to the call's event (a stream's events add up).
+    pub fn record(&self, guard: &mut CallGuard) {
+        let call = guard.call();
+        if let Some(agent) = &call.agent {
+            injection::record(&self.hits, agent.guards.injection, &mut call.extra);
+        }
+    }
+}
