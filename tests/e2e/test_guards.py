@@ -121,13 +121,21 @@ def test_actions_are_per_detector_and_per_agent(make_gateway, mock, tag):
     assert theirs["dlp"] == [{"detector": "payment_card", "path": "messages[0].content", "action": "monitor"}]
 
 
-def test_a_custom_detector_with_a_validator(make_gateway, mock, tag):
-    gw = make_gateway(with_dlp(custom=[{"id": "employee_id", "pattern": "EMP-[0-9]{6}", "action": "block"}]))
+def test_custom_detectors_with_and_without_a_validator(make_gateway, mock, tag):
+    custom = [
+        {"id": "employee_id", "pattern": "EMP-[0-9]{6}", "action": "block"},
+        # Account numbers carry a Luhn check digit: a typo'd one is no account number.
+        {"id": "account", "pattern": "ACC-(?P<secret>[0-9]{16})", "validator": "luhn"},
+    ]
+    gw = make_gateway(with_dlp(custom=custom))
     with pytest.raises(openai.PermissionDeniedError) as caught:
         ask(gw, "look up EMP-004211 please", tag)
     assert "employee_id" in caught.value.message
-    ask(gw, "look up EMP-42 please", tag)
-    assert len(mock.requests_tagged(tag)) == 1
+    ask(gw, "look up EMP-42 in ACC-4111111111111111 and ACC-4111111111111112", tag)
+    [seen] = mock.requests_tagged(tag)
+    assert seen["body"]["messages"][0]["content"] == (
+        "look up EMP-42 in ACC-[REDACTED:account] and ACC-4111111111111112"
+    )
 
 
 # --- MCP --------------------------------------------------------------------------------
