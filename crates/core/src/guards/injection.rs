@@ -98,7 +98,7 @@ pub fn denial(hits: &[Hit], action: InjectionAction) -> Option<Denial> {
         Denial::new(
             Reason::InjectionBlocked,
             format!(
-                "the reply carries instructions aimed at the agent (rule `{}`, at {}); Airlock's content policy withholds it",
+                "what came back carries instructions aimed at the agent (rule `{}`, at {}); Airlock's content policy withholds it",
                 first.rule, first.path
             ),
         )

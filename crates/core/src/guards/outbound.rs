@@ -19,6 +19,8 @@ pub struct Seen {
     pub detector: Arc<str>,
     pub path: String,
     pub action: DlpAction,
+    /// The detector's confidence, 0–1.
+    pub confidence: f32,
 }
 
 /// What the guard saw in one outgoing body.
@@ -60,7 +62,15 @@ impl Verdict {
             .seen
             .iter()
             .take(MAX_RECORDED)
-            .map(|s| json!({"detector": &*s.detector, "path": s.path, "action": action_name(s.action)}))
+            .map(|s| {
+                json!({
+                    "detector": &*s.detector,
+                    "path": s.path,
+                    "action": action_name(s.action),
+                    // f32 → f64 would print 0.949999988.
+                    "confidence": (f64::from(s.confidence) * 100.0).round() / 100.0,
+                })
+            })
             .collect();
         extra.insert("dlp".into(), Value::Array(listed));
         extra.insert("dlp_findings".into(), json!(self.seen.len()));
@@ -99,6 +109,7 @@ pub fn json_body(detectors: &Detectors, rules: &DlpRules, body: &str) -> (Verdic
                 detector: l.finding.detector.clone(),
                 path: l.path.clone(),
                 action: rules.action(&l.finding.detector),
+                confidence: l.finding.confidence,
             })
             .collect(),
     };
@@ -206,6 +217,7 @@ fn guard_str(
             detector: f.detector.clone(),
             path: path.to_owned(),
             action,
+            confidence: f.confidence,
         });
         if action == DlpAction::Redact {
             redact.push(f);

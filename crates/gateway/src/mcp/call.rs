@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use airlock_core::Reason;
+use airlock_core::config::Agent;
 use airlock_core::config::mcp::McpServer;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -83,6 +84,8 @@ pub async fn forward(
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let session = ctx.session.clone();
     let server_name = server.name.clone();
+    let agent = ctx.agent.clone();
+    let mut meter = meter;
     tokio::spawn(async move {
         let (mut next, mut answer) = (first, early);
         let mut delivered = true;
@@ -95,6 +98,8 @@ pub async fn forward(
                     if msg.get("id").is_some() && msg.get("method").is_some() {
                         session.refuse(&link, &msg, "the agent's stream for this call is closed");
                     }
+                } else if let Some(why) = watch_request(&agent, &msg, &mut meter) {
+                    session.refuse(&link, &msg, &why);
                 } else if let Some(out) = session.relay(&server_name, &link, msg) {
                     // `relay` passes on requests (with our id) and notifications (no id).
                     asked.extend(out.get("id").cloned());
@@ -125,6 +130,23 @@ pub async fn forward(
         settle(meter, &answer, delivered);
     });
     sse_response(rx)
+}
+
+/// Reads what a server asks the agent's model to read — a sampling request's messages and
+/// system prompt, an elicitation's message — for injected instructions: a server that
+/// cannot put them in a result may try there. Records the hits in the call's event; under
+/// `block`, the reason the request is refused instead of relayed.
+fn watch_request(agent: &Agent, msg: &Value, meter: &mut Option<CallGuard>) -> Option<String> {
+    let method = msg.get("method")?.as_str()?;
+    if msg.get("id").is_none() || !matches!(method, "sampling/createMessage" | "elicitation/create")
+    {
+        return None;
+    }
+    let inbound = content::inbound(agent, &msg["params"], method);
+    if let Some(guard) = meter {
+        inbound.record(guard);
+    }
+    inbound.denial.map(|d| d.message)
 }
 
 /// Sends the request upstream (reopening an expired upstream session once) and turns

@@ -38,8 +38,8 @@ fn redact_replaces_and_monitor_only_records() {
     assert_eq!(
         extra["dlp"],
         json!([
-            {"detector": "aws_access_key", "path": "messages[0].content", "action": "redact"},
-            {"detector": "email", "path": "messages[0].content", "action": "monitor"},
+            {"detector": "aws_access_key", "path": "messages[0].content", "action": "redact", "confidence": 0.99},
+            {"detector": "email", "path": "messages[0].content", "action": "monitor", "confidence": 0.95},
         ])
     );
     assert_eq!(extra["dlp_findings"], 2);
