@@ -74,6 +74,19 @@ def test_a_streamed_request_is_redacted_before_it_leaves(make_gateway, mock, tag
     assert seen["body"]["stream"] is True
 
 
+def test_a_large_prompt_is_scanned_to_its_end(make_gateway, mock, tag):
+    def edit(config):
+        with_dlp()(config)
+        config["limits"]["max_body"] = "1MiB"
+
+    gw = make_gateway(edit)
+    filler = "The quarterly report covers 42 regions and 7 product lines. " * 6000
+    ask(gw, f"{filler}\nlast line: {AWS_KEY}", tag)
+    [seen] = mock.requests_tagged(tag)
+    assert seen["body"]["messages"][0]["content"].endswith("last line: [REDACTED:aws_access_key]")
+    assert len(filler) > 300_000, "big enough to be scanned off the request's thread"
+
+
 def test_block_gives_the_sdks_a_clear_error_and_nothing_leaves(make_gateway, mock, tag):
     gw = make_gateway(with_dlp(actions={"aws_access_key": "block"}))
     with pytest.raises(openai.PermissionDeniedError) as caught:

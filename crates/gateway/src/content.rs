@@ -13,37 +13,61 @@ use crate::pipeline::CallGuard;
 
 /// Guards a JSON body. `Ok(Some(body))` is the redacted body to send instead; `Ok(None)`
 /// sends the original (nothing found, or only `monitor` findings, or no DLP for this agent).
-pub fn json_body(
+pub async fn json_body(
     guard: &mut CallGuard,
     agent: &Agent,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Option<Bytes>, Denial> {
-    let Some(rules) = &agent.guards.dlp else {
-        return Ok(None);
-    };
-    let Ok(text) = std::str::from_utf8(body) else {
-        return Ok(None);
-    };
-    let detectors = guard.runtime().config.detectors.clone();
-    let (verdict, redacted) = outbound::json_body(&detectors, rules, text);
-    judge(guard, &verdict)?;
-    Ok(redacted.map(Bytes::from))
+    body_guard(guard, agent, body, Shape::Json).await
 }
 
 /// Guards a body that is text but not JSON; non-UTF-8 bodies are not read.
-pub fn text_body(
+pub async fn text_body(
     guard: &mut CallGuard,
     agent: &Agent,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Option<Bytes>, Denial> {
-    let Some(rules) = &agent.guards.dlp else {
-        return Ok(None);
-    };
-    let Ok(text) = std::str::from_utf8(body) else {
+    body_guard(guard, agent, body, Shape::Text).await
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Json,
+    Text,
+}
+
+/// Bodies at least this large are scanned on the blocking pool, so that one big prompt
+/// does not stall the other calls sharing its worker thread.
+const OFF_THREAD: usize = 256 << 10;
+
+async fn body_guard(
+    guard: &mut CallGuard,
+    agent: &Agent,
+    body: &Bytes,
+    shape: Shape,
+) -> Result<Option<Bytes>, Denial> {
+    let Some(rules) = agent.guards.dlp.clone() else {
         return Ok(None);
     };
     let detectors = guard.runtime().config.detectors.clone();
-    let (verdict, redacted) = outbound::text_body(&detectors, rules, text, "body");
+    let owned = body.clone();
+    let scan = move || {
+        let Ok(text) = std::str::from_utf8(&owned) else {
+            return (Verdict::default(), None);
+        };
+        match shape {
+            Shape::Json => outbound::json_body(&detectors, &rules, text),
+            Shape::Text => outbound::text_body(&detectors, &rules, text, "body"),
+        }
+    };
+    let (verdict, redacted) = if body.len() < OFF_THREAD {
+        scan()
+    } else {
+        match tokio::task::spawn_blocking(scan).await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    };
     judge(guard, &verdict)?;
     Ok(redacted.map(Bytes::from))
 }

@@ -178,7 +178,7 @@ async fn rpc(
             .then(|| fingerprint(&agent.id, Kind::A2a, &remote.name, &method, Some(&params)));
         controls::admit(&mut guard, &agent, fp, Estimate::default()).await?;
         // Message parts leave redacted, or not at all; the rest goes byte for byte.
-        content::json_body(&mut guard, &agent, &body)
+        content::json_body(&mut guard, &agent, &body).await
     }
     .await;
     let body = match admitted {

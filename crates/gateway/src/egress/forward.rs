@@ -76,9 +76,9 @@ async fn guarded_body(
             ReadError::Broken => Denial::new(Reason::BadRequest, "the request body ended early"),
         })?;
     let redacted = if json {
-        content::json_body(guard, &agent, &bytes)?
+        content::json_body(guard, &agent, &bytes).await?
     } else {
-        content::text_body(guard, &agent, &bytes)?
+        content::text_body(guard, &agent, &bytes).await?
     };
     let out = redacted.unwrap_or(bytes);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));

@@ -181,7 +181,7 @@ impl LlmRequest {
     }
 
     /// The body as the client sent it.
-    pub fn original(&self) -> &[u8] {
+    pub fn original(&self) -> &Bytes {
         &self.original
     }
 

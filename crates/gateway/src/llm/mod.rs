@@ -155,7 +155,7 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
 
     // The content guard sees the prompt before anything is reserved for it; a redacted
     // prompt is what gets estimated, fingerprinted and sent.
-    let mut request = match content::json_body(guard, &agent, request.original())? {
+    let mut request = match content::json_body(guard, &agent, request.original()).await? {
         Some(redacted) => LlmRequest::classify(api, redacted)?,
         None => request,
     };
