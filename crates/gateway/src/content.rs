@@ -106,6 +106,32 @@ pub struct Inbound {
     pub denial: Option<Denial>,
 }
 
+/// Reads the tool results an LLM request hands the model — from tools the agent called on
+/// its own, past the MCP gateway — like MCP results are read. `items` is the request's
+/// `messages` or `input` member (`root`) as raw JSON; it is parsed only when the body
+/// holds a tool-result marker at all.
+pub fn tool_results(
+    guard: &mut CallGuard,
+    agent: &Agent,
+    body: &[u8],
+    root: &str,
+    items: &str,
+) -> Result<(), Denial> {
+    if !injection::may_carry_tool_results(body) {
+        return Ok(());
+    }
+    let Ok(items) = serde_json::from_str::<Value>(items) else {
+        return Ok(());
+    };
+    let hits = injection::scan_tool_results(&items, root);
+    let inbound = Inbound {
+        denial: injection::denial(&hits, agent.guards.injection),
+        hits,
+    };
+    inbound.record(guard);
+    inbound.denial.map_or(Ok(()), Err)
+}
+
 /// Reads a reply (a tool result, an MCP response, an A2A message or task) for injected
 /// instructions; `root` names it in paths.
 pub fn inbound(agent: &Agent, reply: &Value, root: &str) -> Inbound {

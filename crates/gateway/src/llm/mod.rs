@@ -160,6 +160,13 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
         None => request,
     };
 
+    if let Some((root, items)) = ["messages", "input"]
+        .into_iter()
+        .find_map(|k| request.member(k).map(|v| (k, v.get())))
+    {
+        content::tool_results(guard, &agent, request.original(), root, items)?;
+    }
+
     // Stage 3, shared by every protocol: kill switch, budgets, rate limits, loop guard.
     let needs = Needs::of(&runtime.config, &agent);
     let estimate = if needs.estimate {
