@@ -202,7 +202,10 @@ impl Config {
     /// providers for whichever of `OPENAI_API_KEY` / `ANTHROPIC_API_KEY` is set, and the
     /// agent `local` (its key lives in the ledger).
     pub fn builtin(env: &dyn Fn(&str) -> Option<String>) -> Config {
-        let mut yaml = format!("listen:\n  egress: {DEFAULT_EGRESS}\nagents:\n  - id: local\n");
+        // The content guards only watch: findings show up in the ledger, nothing is changed.
+        let mut yaml = format!(
+            "listen:\n  egress: {DEFAULT_EGRESS}\nguards:\n  dlp: {{ default_action: monitor }}\nagents:\n  - id: local\n"
+        );
         if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
             yaml.push_str(
                 "providers:\n  openai:\n    kind: openai\n    base_url: ${AIRLOCK_OPENAI_BASE_URL:-https://api.openai.com/v1}\n    api_key: ${OPENAI_API_KEY}\n",
