@@ -79,6 +79,19 @@ pub enum ReadError {
     Broken,
 }
 
+/// A request body that could not be read whole, as the denial the agent gets: `limit` is
+/// the `limits.max_body` it is over.
+pub fn unread(e: ReadError, limit: u64) -> airlock_core::Denial {
+    use airlock_core::{Denial, Reason};
+    match e {
+        ReadError::TooLarge => Denial::new(
+            Reason::TooLarge,
+            format!("the request body is over the {limit}-byte limit"),
+        ),
+        ReadError::Broken => Denial::new(Reason::BadRequest, "the request body ended early"),
+    }
+}
+
 /// Reads the whole request body, refusing more than `limit` bytes: early from
 /// `Content-Length`, otherwise while reading.
 pub async fn read_body(

@@ -126,7 +126,11 @@ fn default_routing_applies_only_without_a_models_section() {
     assert!(c.resolve_model("llama-3").is_none());
     assert!(c.resolve_model("other/llama-3").is_none());
     assert_eq!(c.agents[0].id, DEFAULT_AGENT);
-    let dlp = c.agents[0].guards.dlp.as_ref().expect("the default config watches content");
+    let dlp = c.agents[0]
+        .guards
+        .dlp
+        .as_ref()
+        .expect("the default config watches content");
     assert_eq!(
         dlp.action("aws_access_key"),
         crate::config::policy::DlpAction::Monitor,

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use airlock_core::{Denial, Reason};
 
 use crate::content;
-use crate::http::{Body, ReadError, content_length, full, read_body};
+use crate::http::{Body, content_length, full, read_body, unread};
 use crate::llm::meter::{MeteredBody, Tap};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -68,13 +68,7 @@ async fn guarded_body(
     let limit = guard.runtime().config.limits.max_body;
     let bytes = read_body(body, content_length(headers), limit)
         .await
-        .map_err(|e| match e {
-            ReadError::TooLarge => Denial::new(
-                Reason::TooLarge,
-                format!("the request body is over the {limit}-byte limit the content guard reads"),
-            ),
-            ReadError::Broken => Denial::new(Reason::BadRequest, "the request body ended early"),
-        })?;
+        .map_err(|e| unread(e, limit))?;
     let redacted = if json {
         content::json_body(guard, &agent, &bytes).await?
     } else {

@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
-use crate::http::{Body, ReadError, content_length, json_response, read_body};
+use crate::http::{Body, content_length, json_response, read_body, unread};
 use crate::pipeline::{CallGuard, Ending, decide_model};
 use crate::upstream::is_forwardable_response_header;
 use classify::{Api, LlmRequest};
@@ -102,13 +102,7 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
     let limit = guard.runtime().config.limits.max_body;
     let body = read_body(body, content_length(&parts.headers), limit)
         .await
-        .map_err(|e| match e {
-            ReadError::TooLarge => Denial::new(
-                Reason::TooLarge,
-                format!("the request body is over the {limit}-byte limit"),
-            ),
-            ReadError::Broken => Denial::new(Reason::BadRequest, "the request body ended early"),
-        })?;
+        .map_err(|e| unread(e, limit))?;
     guard.call().bytes_in = body.len() as u64;
     let request = LlmRequest::classify(api, body)?;
     guard.call().model = Some(request.model.clone());
