@@ -144,6 +144,23 @@ def test_plain_http_is_forwarded_in_origin_form_and_recorded(make_gateway, serve
     assert event["bytes_down"] == event["bytes_out"] == len(res.stdout)
 
 
+def test_a_tunnel_to_an_ai_provider_is_recorded_as_an_unmetered_llm_call(make_gateway, servers):
+    # The loopback server stands in for an AI provider's host (never a real one in tests).
+    gw = make_gateway(with_egress(ai_hosts=["127.0.0.1"]))
+    res = curl("--cacert", servers["ca"], f"https://127.0.0.1:{servers['tls']}/v1/models", HTTPS_PROXY=proxy_url(gw))
+    assert res.returncode == 0, res.stderr
+    event = gw.event()
+    assert event["kind"] == "llm" and event["provider"] == "127.0.0.1" and event["intercepted"] is False
+    assert event["operation"] == "CONNECT" and event["outcome"] == "served"
+    assert event["bytes_up"] > 100 and event["bytes_down"] > 100 and event["cost_nanos"] == 0
+    [row] = [r for r in gw.usage(group_by="provider") if r["key"] == "127.0.0.1"]
+    assert row["requests"] == 1 and row["cost_nanos"] == 0
+    # Other hosts stay plain egress.
+    gw2 = make_gateway(with_egress())
+    curl("--cacert", servers["ca"], f"https://127.0.0.1:{servers['tls']}/", HTTPS_PROXY=proxy_url(gw2))
+    assert gw2.event()["kind"] == "egress"
+
+
 LOOPBACK_FORMS = [
     "127.0.0.1", "2130706433", "0x7f000001", "0177.0.0.1", "127.1", "0.0.0.0",
     "[::1]", "[::ffff:127.0.0.1]", "localhost", "localhost.",

@@ -39,6 +39,9 @@ pub struct Call {
     /// The egress destination host.
     pub host: Option<String>,
     pub target: Option<Target>,
+    /// The provider when there is no target: an AI provider reached through the egress
+    /// proxy.
+    pub provider: Option<String>,
     pub run_id: Option<String>,
     pub bytes_in: u64,
     /// Time spent waiting for upstream response headers, over every attempt.
@@ -103,6 +106,7 @@ impl CallGuard {
             tool: None,
             host: None,
             target: None,
+            provider: None,
             run_id,
             bytes_in: 0,
             upstream_wait: None,
@@ -203,7 +207,7 @@ fn settle(
             failed,
         );
     }
-    if call.kind == Kind::Egress {
+    if call.host.is_some() {
         // Egress events name their bytes by direction; a tunnel sets both itself.
         call.extra
             .entry("bytes_down")
@@ -219,7 +223,11 @@ fn settle(
         team: call.agent.as_ref().and_then(|a| a.team.clone()),
         kind: call.kind,
         target: call.target.as_ref().map(Target::to_string),
-        provider: call.target.as_ref().map(|t| t.provider.clone()),
+        provider: call
+            .target
+            .as_ref()
+            .map(|t| t.provider.clone())
+            .or(call.provider),
         model: call.model,
         operation: call.operation,
         status: ending.status,

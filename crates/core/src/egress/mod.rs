@@ -9,4 +9,5 @@
 //!    cannot swap in a private one between the check and the connect.
 
 pub mod addr;
+pub mod catalogue;
 pub mod hosts;

@@ -106,6 +106,13 @@ async fn admit(
         call.extra.insert("host".into(), json!(name));
         call.extra.insert("port".into(), json!(port));
     }
+    if let Some(provider) = config.egress.ai_hosts.provider(&name, port) {
+        // Shadow AI: an LLM call past the base URL. Recorded as one, unmetered.
+        let call = guard.call();
+        call.kind = Kind::Llm;
+        call.provider = Some(provider.to_owned());
+        call.extra.insert("intercepted".into(), json!(false));
+    }
     decide(config, &agent, &name, port)?;
     let needs = Needs::of(config, &agent);
     let fp = needs.fingerprint.then(|| {
