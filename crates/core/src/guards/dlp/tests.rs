@@ -224,6 +224,10 @@ fn custom_detectors_run_everywhere_and_bad_ones_are_refused() {
         assert!(Detectors::new(&[custom(id, "a", None)]).is_err(), "{id}");
     }
     assert!(Detectors::new(&[custom("Acme.key-2_x", "a", None)]).is_ok());
+    // A pattern that matches the empty string finds nothing to report, and ends.
+    let empty = Detectors::new(&[custom("empty", "x*", None)]).unwrap();
+    assert!(empty.scan("").is_empty());
+    assert_eq!(empty.scan("éxx").len(), 1);
 }
 
 #[test]
