@@ -91,7 +91,7 @@ pub struct Detectors {
 #[derive(Clone, Copy)]
 enum AnchorRule {
     Prefix,
-    Assignment,
+    Assignment(usize),
     Inside(gates::Within),
 }
 
@@ -139,7 +139,9 @@ impl Detectors {
             };
             match rule.trigger {
                 Trigger::Prefix(words) => anchor(words, AnchorRule::Prefix),
-                Trigger::Assignment(words) => anchor(words, AnchorRule::Assignment),
+                Trigger::Assignment { names, value } => {
+                    anchor(names, AnchorRule::Assignment(value));
+                }
                 Trigger::Inside { literal, within } => {
                     anchor(&[literal], AnchorRule::Inside(within));
                 }
@@ -217,8 +219,10 @@ impl Detectors {
             let (det, rule) = self.anchor_rules[hit.pattern().as_usize()];
             let search = match rule {
                 AnchorRule::Prefix => Some(Search::at(hit.start(), text)),
-                AnchorRule::Assignment => gates::assignment_follows(bytes, hit.range())
-                    .then(|| Search::at(hit.start(), text)),
+                AnchorRule::Assignment(value) => {
+                    gates::assignment_follows(bytes, hit.range(), value)
+                        .then(|| Search::at(hit.start(), text))
+                }
                 AnchorRule::Inside(within) => within(bytes, hit.range()).map(Search::within),
             };
             if let Some(search) = search {

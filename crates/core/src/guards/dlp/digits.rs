@@ -52,16 +52,35 @@ impl Iterator for DigitRuns<'_> {
     }
 }
 
-/// The lengths of the digit groups of `run` (`(415) 555-2671` → 3, 3, 4).
-pub(super) fn groups(run: &[u8]) -> impl Iterator<Item = &[u8]> {
-    run.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty())
+/// The digit groups of a run (`(415) 555-2671` → `415`, `555`, `2671`), for the gates that
+/// look at a number's shape. Runs with more groups than this are not looked at so closely.
+pub(super) struct Groups<'a> {
+    list: [&'a [u8]; 16],
+    len: usize,
 }
 
-/// Three consecutive groups of these lengths somewhere in the run.
-pub(super) fn has_groups(run: &[u8], want: [usize; 3]) -> bool {
-    let mut last = [0; 3];
-    groups(run).any(|g| {
-        last = [last[1], last[2], g.len()];
-        last == want
-    })
+impl<'a> Groups<'a> {
+    /// `None` when the run has more groups than we keep.
+    pub fn of(run: &'a [u8]) -> Option<Groups<'a>> {
+        let mut groups = Groups {
+            list: [&[]; 16],
+            len: 0,
+        };
+        for group in run.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty()) {
+            *groups.list.get_mut(groups.len)? = group;
+            groups.len += 1;
+        }
+        Some(groups)
+    }
+
+    pub fn list(&self) -> &[&'a [u8]] {
+        &self.list[..self.len]
+    }
+
+    /// Consecutive groups with these lengths somewhere in the run.
+    pub fn has_lengths(&self, want: &[usize]) -> bool {
+        self.list()
+            .windows(want.len())
+            .any(|w| w.iter().map(|g| g.len()).eq(want.iter().copied()))
+    }
 }

@@ -9,7 +9,8 @@
 
 use std::ops::Range;
 
-use super::{digits, validate};
+use super::digits::Groups;
+use super::validate;
 
 /// Where a match around a literal must lie, if anywhere (`Trigger::Inside`).
 pub(super) type Within = fn(&[u8], Range<usize>) -> Option<Range<usize>>;
@@ -25,9 +26,11 @@ fn name_byte(b: u8) -> bool {
 
 /// After a key-like name (`token`, `aws`, `AccountKey`): more name characters
 /// (`authorization`, `aws_secret_access_key`: at most `orization` plus the patterns' 24),
-/// an optional quote, white space, then `:` or `=` — the shape of the generic, AWS-secret
-/// and Azure patterns. `token limit` and `the password field` stop here.
-pub(super) fn assignment_follows(text: &[u8], name: Range<usize>) -> bool {
+/// an optional quote, white space, `:` or `=`, white space, an optional quote and
+/// `Bearer `, `Basic ` or `Token `, then at least `value` characters the value may have
+/// — the shape of the generic, AWS-secret and Azure patterns. `token limit`, the password
+/// field and `"tokens": 1532` stop here.
+pub(super) fn assignment_follows(text: &[u8], name: Range<usize>, value: usize) -> bool {
     const TAIL: usize = 9 + 24;
     let mut i = name.end;
     while i < text.len() && i - name.end <= TAIL && name_byte(text[i]) {
@@ -36,14 +39,47 @@ pub(super) fn assignment_follows(text: &[u8], name: Range<usize>) -> bool {
     if i - name.end > TAIL {
         return false;
     }
-    if matches!(text.get(i), Some(b'"' | b'\'')) {
+    i = skip_space(text, skip_quote(text, i));
+    if !matches!(text.get(i), Some(b':' | b'=')) {
+        return false;
+    }
+    // `:`, `=`, `:=` or `=>`.
+    i += 1;
+    if matches!(text.get(i), Some(b'=' | b'>')) {
         i += 1;
     }
-    // `\s` is Unicode: a non-ASCII byte may be part of white space, so it does not stop us.
+    i = skip_quote(text, skip_space(text, i));
+    for scheme in [&b"bearer"[..], b"basic", b"token"] {
+        let word = text.get(i..i + scheme.len());
+        let spaced = text
+            .get(i + scheme.len())
+            .is_some_and(u8::is_ascii_whitespace);
+        if word.is_some_and(|w| w.eq_ignore_ascii_case(scheme)) && spaced {
+            i = skip_space(text, i + scheme.len());
+            break;
+        }
+    }
+    let run = text[i..].iter().take(value).take_while(|&&b| value_byte(b));
+    run.count() >= value
+}
+
+/// `[A-Za-z0-9_\-+/=.~!#$%^&*]`: what the generic secret's value is made of, and the AWS
+/// and Azure keys' values too (theirs are narrower).
+fn value_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_-+/=.~!#$%^&*".contains(&b)
+}
+
+fn skip_quote(text: &[u8], i: usize) -> usize {
+    i + usize::from(matches!(text.get(i), Some(b'"' | b'\'')))
+}
+
+/// `\s` is Unicode: a non-ASCII byte may be part of white space, so it is skipped too
+/// (no value character is one).
+fn skip_space(text: &[u8], mut i: usize) -> usize {
     while i < text.len() && (text[i].is_ascii_whitespace() || text[i] >= 0x80) {
         i += 1;
     }
-    matches!(text.get(i), Some(b':' | b'='))
+    i
 }
 
 /// The span an email address around the `@` at `at` must lie in: at most 64 local-part
@@ -80,18 +116,29 @@ pub(super) fn userinfo_span(text: &[u8], sep: Range<usize>) -> Option<Range<usiz
 
 /// US SSN: groups of 3, 2 and 4 digits.
 pub(super) fn ssn_shape(text: &[u8], run: Range<usize>) -> bool {
-    digits::has_groups(&text[run], [3, 2, 4])
+    Groups::of(&text[run]).is_none_or(|g| g.has_lengths(&[3, 2, 4]))
 }
 
 /// A phone number as the three phone patterns write it: `+` before the first digit
-/// (E.164), groups of 3, 3 and 4 digits (North American), or a group of 2–5 digits that
-/// starts with `0` (European national). Dates (`2024-01-15`), versions and IP addresses
+/// (E.164); groups of 3, 3 and 4 digits (North American); a group of 3–5 digits starting
+/// with `0` and another not `0`, then one of 3–4 digits (European), or `0` and another digit
+/// followed by four pairs (French). Dates (`2024-01-15`), times, versions and IP addresses
 /// have none of these.
 pub(super) fn phone_shape(text: &[u8], run: Range<usize>) -> bool {
-    let before = &text[run.start.saturating_sub(2)..run.start];
-    before.contains(&b'+')
-        || digits::has_groups(&text[run.clone()], [3, 3, 4])
-        || digits::groups(&text[run]).any(|g| g[0] == b'0' && (2..=5).contains(&g.len()))
+    if text[run.start.saturating_sub(2)..run.start].contains(&b'+') {
+        return true;
+    }
+    let Some(groups) = Groups::of(&text[run]) else {
+        return true; // Too long to check cheaply: let the patterns decide.
+    };
+    let national = |g: &[u8]| g[0] == b'0' && g.get(1).is_some_and(|&d| d != b'0');
+    let european = |w: &[&[u8]]| {
+        national(w[0]) && (3..=5).contains(&w[0].len()) && (3..=4).contains(&w[1].len())
+    };
+    let french = |w: &[&[u8]]| national(w[0]) && w.iter().all(|g| g.len() == 2);
+    groups.has_lengths(&[3, 3, 4])
+        || groups.list().windows(2).any(european)
+        || groups.list().windows(5).any(french)
 }
 
 /// A payment card has 13 digits or more, which the trigger already asks for.

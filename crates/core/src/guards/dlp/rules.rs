@@ -19,9 +19,13 @@ pub(super) enum Trigger {
     /// search there.
     Prefix(&'static [&'static str]),
     /// The match starts with one of these key-like names (ASCII case-insensitive) and goes on
-    /// as an assignment (`name = value`, `"name": "value"`; see
-    /// [`gates::assignment_follows`]): one anchored search at the name.
-    Assignment(&'static [&'static str]),
+    /// as an assignment of a value of at least `value` characters (`name = value`,
+    /// `"name": "value"`; see [`gates::assignment_follows`]): one anchored search at the
+    /// name.
+    Assignment {
+        names: &'static [&'static str],
+        value: usize,
+    },
     /// The match contains `literal` and lies in the span `within` gives around it (`None`:
     /// no match can): one search confined to that span.
     Inside {
@@ -76,7 +80,10 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "aws_secret_key",
-        trigger: Trigger::Assignment(&["aws", "secret"]),
+        trigger: Trigger::Assignment {
+            names: &["aws", "secret"],
+            value: 40,
+        },
         patterns: &[
             r#"(?i:aws[A-Za-z0-9_.\-]{0,32}|secret[_\-]?(?:access[_\-]?)?key)["']?\s*(?::|=|=>)\s*["']?(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
         ],
@@ -126,7 +133,10 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "azure_key",
-        trigger: Trigger::Assignment(&["AccountKey", "SharedAccessKey"]),
+        trigger: Trigger::Assignment {
+            names: &["AccountKey", "SharedAccessKey"],
+            value: 40,
+        },
         patterns: &[
             r"(?:AccountKey|SharedAccessKey)\s*=\s*(?P<secret>[A-Za-z0-9+/]{40,86}={0,2})(?:[^A-Za-z0-9+/=]|$)",
         ],
@@ -169,26 +179,29 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "generic_secret",
         // Every way the pattern's name can begin; `key` alone is no name (`monkey`, `keys`).
-        trigger: Trigger::Assignment(&[
-            "pass",
-            "pwd",
-            "secret",
-            "token",
-            "apikey",
-            "api_key",
-            "api-key",
-            "accesskey",
-            "access_key",
-            "access-key",
-            "auth",
-            "credential",
-            "privatekey",
-            "private_key",
-            "private-key",
-            "signingkey",
-            "signing_key",
-            "signing-key",
-        ]),
+        trigger: Trigger::Assignment {
+            names: &[
+                "pass",
+                "pwd",
+                "secret",
+                "token",
+                "apikey",
+                "api_key",
+                "api-key",
+                "accesskey",
+                "access_key",
+                "access-key",
+                "auth",
+                "credential",
+                "privatekey",
+                "private_key",
+                "private-key",
+                "signingkey",
+                "signing_key",
+                "signing-key",
+            ],
+            value: 20,
+        },
         patterns: &[
             r#"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth(?:orization)?|credentials?|private[_\-]?key|signing[_\-]?key)[A-Za-z0-9_.\-]{0,24}["']?\s*(?::=|=>|:|=)\s*["']?(?:(?i:bearer|basic|token)\s+)?(?P<secret>[A-Za-z0-9_\-+/=.~!#$%^&*]{20,})"#,
         ],
