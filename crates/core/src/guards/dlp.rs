@@ -5,13 +5,15 @@
 //! finding never holds the matched text, so it can go into events and logs as it is; the
 //! caller redacts with [`redact`] or refuses, naming the detector.
 //!
-//! Speed comes from looking only where a secret can be. One Aho–Corasick pass finds every
-//! literal anchor (`AKIA`, `ghp_`, `-----BEGIN`, `eyJ`, `@`, `password`, ...) and one pass
-//! over the bytes finds runs of digits. At each trigger a gate of a few byte comparisons
-//! (`gates.rs`) throws out what cannot match (`password` with no `=` after it, a URL with
-//! no user, a date), and the detector's pattern then runs anchored at the trigger or
-//! confined to the few bytes around it: no search ever runs past what its match could
-//! span. Custom detectors from config have no anchors and run over the whole text.
+//! Speed comes from looking only where a secret can be. One Aho–Corasick pass finds the
+//! token prefixes (`AKIA`, `ghp_`, `-----BEGIN`, `eyJ`, `://`, ...), `memchr` finds every
+//! `@` and every `:` and `=` (where `password = ...` and its kin are looked for, from the
+//! value back to the name), and one pass over the bytes finds runs of digits. At each
+//! trigger a gate of a few byte comparisons (`gates.rs`) throws out what cannot match
+//! (`"tokens": 1532`, a URL with no user, a date), and the detector's pattern then runs
+//! anchored at the trigger or confined to the few bytes around it: no search ever runs past
+//! what its match could span. Custom detectors from config have no anchors and run over
+//! the whole text.
 
 mod digits;
 mod gates;
@@ -22,7 +24,7 @@ use std::cmp::Reverse;
 use std::ops::Range;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input, PatternID};
 
@@ -76,9 +78,17 @@ struct Detector {
 /// Every detector, compiled once. Cheap to share: scanning takes `&self`.
 pub struct Detectors {
     detectors: Vec<Detector>,
+    /// The literals of two bytes or more, exactly as written: the token prefixes are
+    /// case-sensitive, which lets the automaton skip ahead with its SIMD prefilter.
     anchors: AhoCorasick,
-    /// For each anchor pattern: the detector it wakes, and how it looks there.
-    anchor_rules: Vec<(usize, AnchorRule)>,
+    /// For each anchor pattern: the detectors it wakes, and how each looks there.
+    anchor_rules: Vec<Vec<(usize, AnchorRule)>>,
+    /// One-byte literals (`@`), found with `memchr`: in the automaton they would make every
+    /// position a candidate for its prefilter.
+    byte_rules: Vec<(u8, usize, gates::Within)>,
+    /// Detectors woken by an assignment: `:` or `=` with a long enough value after it and
+    /// one of the names before it.
+    assignment_rules: Vec<(usize, &'static [&'static str], usize)>,
     /// Detectors woken by a run of at least `min` digits of the right shape.
     digit_rules: Vec<(usize, usize, gates::Shape)>,
     /// Detectors woken by two capitals and a digit run (`GB82`).
@@ -91,7 +101,6 @@ pub struct Detectors {
 #[derive(Clone, Copy)]
 enum AnchorRule {
     Prefix,
-    Assignment(usize),
     Inside(gates::Within),
 }
 
@@ -115,7 +124,9 @@ impl Detectors {
     pub fn new(custom: &[CustomDetector]) -> Result<Detectors, String> {
         let mut detectors = Vec::with_capacity(RULES.len() + custom.len());
         let mut literals = Vec::new();
-        let mut anchor_rules = Vec::new();
+        let mut anchor_rules: Vec<Vec<(usize, AnchorRule)>> = Vec::new();
+        let mut byte_rules = Vec::new();
+        let mut assignment_rules = Vec::new();
         let mut digit_rules = Vec::new();
         let mut country_rules = Vec::new();
         for (index, rule) in RULES.iter().enumerate() {
@@ -131,20 +142,27 @@ impl Detectors {
                 confidence: rule.confidence,
                 rank: rule.rank,
             });
-            let mut anchor = |words: &[&'static str], how| {
-                for word in words {
-                    literals.push(*word);
-                    anchor_rules.push((index, how));
-                }
-            };
+            let mut anchor =
+                |word: &'static str, how| match literals.iter().position(|&w| w == word) {
+                    Some(i) => anchor_rules[i].push((index, how)),
+                    None => {
+                        literals.push(word);
+                        anchor_rules.push(vec![(index, how)]);
+                    }
+                };
             match rule.trigger {
-                Trigger::Prefix(words) => anchor(words, AnchorRule::Prefix),
+                Trigger::Prefix(words) => {
+                    for word in words {
+                        anchor(word, AnchorRule::Prefix);
+                    }
+                }
                 Trigger::Assignment { names, value } => {
-                    anchor(names, AnchorRule::Assignment(value));
+                    assignment_rules.push((index, names, value));
                 }
-                Trigger::Inside { literal, within } => {
-                    anchor(&[literal], AnchorRule::Inside(within));
-                }
+                Trigger::Inside { literal, within } => match literal.as_bytes() {
+                    &[byte] => byte_rules.push((byte, index, within)),
+                    _ => anchor(literal, AnchorRule::Inside(within)),
+                },
                 Trigger::Digits { min, shape } => digit_rules.push((index, min, shape)),
                 Trigger::CountryCode => country_rules.push(index),
             }
@@ -189,16 +207,20 @@ impl Detectors {
                 rank: 0,
             });
         }
-        // A DFA: a few hundred KB once, for a pass three times as fast as the NFA's.
+        // Leftmost-first rather than overlapping, so that the prefilter (Teddy) can skip
+        // ahead; no literal starts inside another, so no hit is lost, and at one position
+        // the earlier rule's literal wins (`sk-ant-` before `sk-`: an Anthropic key is no
+        // OpenAI key).
         let anchors = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::LeftmostFirst)
             .build(&literals)
             .expect("DLP anchors build");
         Ok(Detectors {
             detectors,
             anchors,
             anchor_rules,
+            byte_rules,
+            assignment_rules,
             digit_rules,
             country_rules,
             everywhere,
@@ -215,19 +237,26 @@ impl Detectors {
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let bytes = text.as_bytes();
         let mut found = Vec::new();
-        for hit in self.anchors.find_overlapping_iter(text) {
-            let (det, rule) = self.anchor_rules[hit.pattern().as_usize()];
-            let search = match rule {
-                AnchorRule::Prefix => Some(Search::at(hit.start(), text)),
-                AnchorRule::Assignment(value) => {
-                    gates::assignment_follows(bytes, hit.range(), value)
-                        .then(|| Search::at(hit.start(), text))
+        for hit in self.anchors.find_iter(text) {
+            for &(det, rule) in &self.anchor_rules[hit.pattern().as_usize()] {
+                let search = match rule {
+                    AnchorRule::Prefix => Some(Search::at(hit.start(), text)),
+                    AnchorRule::Inside(within) => within(bytes, hit.range()).map(Search::within),
+                };
+                if let Some(search) = search {
+                    self.run(det, text, search, &mut found);
                 }
-                AnchorRule::Inside(within) => within(bytes, hit.range()).map(Search::within),
-            };
-            if let Some(search) = search {
-                self.run(det, text, search, &mut found);
             }
+        }
+        for &(byte, det, within) in &self.byte_rules {
+            for at in memchr::memchr_iter(byte, bytes) {
+                if let Some(span) = within(bytes, at..at + 1) {
+                    self.run(det, text, Search::within(span), &mut found);
+                }
+            }
+        }
+        if !self.assignment_rules.is_empty() {
+            self.scan_assignments(text, &mut found);
         }
         if !self.digit_rules.is_empty() || !self.country_rules.is_empty() {
             self.scan_numbers(text, &mut found);
@@ -236,6 +265,32 @@ impl Detectors {
             self.run(det, text, Search::within(0..text.len()), &mut found);
         }
         self.resolve(found)
+    }
+
+    /// The assignment detectors, at each `:` and `=`: these bytes are common, but the value
+    /// after most of them is short (`"tokens": 1532`, `10:22:33`), which is checked first;
+    /// the name before is looked at only after that.
+    fn scan_assignments(&self, text: &str, found: &mut Vec<(usize, Finding)>) {
+        let bytes = text.as_bytes();
+        let shortest = self.assignment_rules.iter().map(|r| r.2).min().unwrap_or(0);
+        let longest = self.assignment_rules.iter().map(|r| r.2).max().unwrap_or(0);
+        for op in memchr::memchr2_iter(b':', b'=', bytes) {
+            let value = gates::value_after(bytes, op, longest);
+            if value < shortest {
+                continue;
+            }
+            for &(det, names, min) in &self.assignment_rules {
+                if value < min {
+                    continue;
+                }
+                // The leftmost name that starts a match, as an unanchored search would find.
+                for start in gates::names_before(bytes, op, names) {
+                    if self.run(det, text, Search::at(start, text), found) {
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// The number detectors, at each run of digits.
@@ -264,8 +319,16 @@ impl Detectors {
     }
 
     /// Runs one detector's patterns in one place, keeping what its validator accepts.
-    fn run(&self, det: usize, text: &str, search: Search, found: &mut Vec<(usize, Finding)>) {
+    /// Whether any pattern matched, accepted or not.
+    fn run(
+        &self,
+        det: usize,
+        text: &str,
+        search: Search,
+        found: &mut Vec<(usize, Finding)>,
+    ) -> bool {
         let detector = &self.detectors[det];
+        let mut matched = false;
         for (regex, secret) in &detector.patterns {
             let anchored = if search.anchored {
                 Anchored::Yes
@@ -276,6 +339,7 @@ impl Detectors {
                 .span(search.span.clone())
                 .anchored(anchored);
             while let Some(m) = regex.search(&input) {
+                matched = true;
                 let span = match secret {
                     Some(group) => secret_span(regex, text, m.range(), *group),
                     None => m.range(),
@@ -307,6 +371,7 @@ impl Detectors {
                 input.set_start(ceil_boundary(text, next));
             }
         }
+        matched
     }
 
     /// Drops repeats of one detector on one span, and findings that overlap a finding of a

@@ -24,32 +24,26 @@ fn name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 
-/// After a key-like name (`token`, `aws`, `AccountKey`): more name characters
-/// (`authorization`, `aws_secret_access_key`: at most `orization` plus the patterns' 24),
-/// an optional quote, white space, `:` or `=`, white space, an optional quote and
-/// `Bearer `, `Basic ` or `Token `, then at least `value` characters the value may have
-/// — the shape of the generic, AWS-secret and Azure patterns. `token limit`, the password
-/// field and `"tokens": 1532` stop here.
-pub(super) fn assignment_follows(text: &[u8], name: Range<usize>, value: usize) -> bool {
-    const TAIL: usize = 9 + 24;
-    let mut i = name.end;
-    while i < text.len() && i - name.end <= TAIL && name_byte(text[i]) {
-        i += 1;
-    }
-    if i - name.end > TAIL {
-        return false;
-    }
-    i = skip_space(text, skip_quote(text, i));
-    if !matches!(text.get(i), Some(b':' | b'=')) {
-        return false;
-    }
-    // `:`, `=`, `:=` or `=>`.
-    i += 1;
-    if matches!(text.get(i), Some(b'=' | b'>')) {
+/// How many value characters (up to `enough`) follow the `:` or `=` at `op`: after the
+/// rest of the operator (`:=`, `=>`), white space, an optional quote and `Bearer `,
+/// `Basic ` or `Token ` — the shape of the generic, AWS-secret and Azure patterns after
+/// the name. `"tokens": 1532` and `10:22:33` have too few.
+pub(super) fn value_after(text: &[u8], op: usize, enough: usize) -> usize {
+    let mut i = op + 1;
+    if matches!(
+        (text[op], text.get(i)),
+        (b':', Some(b'=')) | (b'=', Some(b'>'))
+    ) {
         i += 1;
     }
     i = skip_quote(text, skip_space(text, i));
-    for scheme in [&b"bearer"[..], b"basic", b"token"] {
+    // Most values start with no scheme: look for one only where one could start.
+    let schemes: &[&[u8]] = match text.get(i).map(u8::to_ascii_lowercase) {
+        Some(b'b') => &[b"bearer", b"basic"],
+        Some(b't') => &[b"token"],
+        _ => &[],
+    };
+    for scheme in schemes {
         let word = text.get(i..i + scheme.len());
         let spaced = text
             .get(i + scheme.len())
@@ -59,14 +53,64 @@ pub(super) fn assignment_follows(text: &[u8], name: Range<usize>, value: usize) 
             break;
         }
     }
-    let run = text[i..].iter().take(value).take_while(|&&b| value_byte(b));
-    run.count() >= value
+    let rest = text.get(i..).unwrap_or_default();
+    rest.iter()
+        .take(enough)
+        .take_while(|&&b| value_byte(b))
+        .count()
+}
+
+/// Where one of `names` (ASCII case-insensitive) starts in the key-like name before the
+/// `:` or `=` at `op` (`DB_PASSWORD = `, `"aws_secret_access_key": `), left to right: a
+/// name, at most `orization` plus the patterns' 24 more name characters, an optional
+/// quote, white space, then the operator.
+pub(super) fn names_before<'a>(
+    text: &'a [u8],
+    op: usize,
+    names: &'a [&'a str],
+) -> impl Iterator<Item = usize> + 'a {
+    const TAIL: usize = 9 + 24;
+    let mut end = op;
+    while end > 0 && (text[end - 1].is_ascii_whitespace() || text[end - 1] >= 0x80) {
+        end -= 1;
+    }
+    if end > 0 && matches!(text[end - 1], b'"' | b'\'') {
+        end -= 1;
+    }
+    let longest = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let mut start = end;
+    while start > 0 && end - start < TAIL + longest && name_byte(text[start - 1]) {
+        start -= 1;
+    }
+    // Every `https://` comes here: compare whole names only where a first letter fits.
+    (start..end).filter(move |&at| {
+        let first = text[at].to_ascii_lowercase();
+        names.iter().any(|name| {
+            name.as_bytes()[0].to_ascii_lowercase() == first
+                && text
+                    .get(at..at + name.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(name.as_bytes()))
+        })
+    })
 }
 
 /// `[A-Za-z0-9_\-+/=.~!#$%^&*]`: what the generic secret's value is made of, and the AWS
-/// and Azure keys' values too (theirs are narrower).
+/// and Azure keys' values too (theirs are narrower). A table: this runs after every `:`
+/// and `=` of the text.
 fn value_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"_-+/=.~!#$%^&*".contains(&b)
+    const TABLE: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric()
+                || matches!(c, b'_' | b'-' | b'+' | b'/' | b'=' | b'.' | b'~' | b'!')
+                || matches!(c, b'#' | b'$' | b'%' | b'^' | b'&' | b'*');
+            b += 1;
+        }
+        table
+    };
+    TABLE[usize::from(b)]
 }
 
 fn skip_quote(text: &[u8], i: usize) -> usize {

@@ -2,8 +2,9 @@
 //! match makes us.
 //!
 //! A detector runs only at its triggers: literal anchors found by the one Aho–Corasick
-//! pass (`AKIA`, `ghp_`, `-----BEGIN`, `@`, `password`, ...) or, for numbers, the runs of
-//! digits found by one pass over the bytes. A cheap gate (`gates.rs`) then decides whether
+//! pass (`AKIA`, `ghp_`, `-----BEGIN`, `://`), bytes found by `memchr` (`@`, and `:` or
+//! `=` for the named assignments), or, for numbers, the runs of digits found by one pass
+//! over the bytes. A cheap gate (`gates.rs`) then decides whether
 //! the pattern can match there at all, and the pattern runs anchored at the trigger or
 //! confined to the few bytes around it, so a body costs two linear passes and a handful of
 //! short searches.
@@ -15,13 +16,14 @@ use super::validate::{self, Validator};
 
 /// What makes a detector look at a place in the text, and where it then looks.
 pub(super) enum Trigger {
-    /// The match starts with one of these literals (ASCII case-insensitive): one anchored
-    /// search there.
+    /// The match starts with one of these literals, exactly as written (the token patterns
+    /// are case-sensitive): one anchored search there.
     Prefix(&'static [&'static str]),
     /// The match starts with one of these key-like names (ASCII case-insensitive) and goes on
     /// as an assignment of a value of at least `value` characters (`name = value`,
-    /// `"name": "value"`; see [`gates::assignment_follows`]): one anchored search at the
-    /// name.
+    /// `"name": "value"`). Found from the other end: at each `:` and `=` with that much
+    /// value after it ([`gates::value_after`]), one anchored search at each name before it
+    /// ([`gates::names_before`]).
     Assignment {
         names: &'static [&'static str],
         value: usize,
