@@ -5,12 +5,18 @@
 //! finding never holds the matched text, so it can go into events and logs as it is; the
 //! caller redacts with [`redact`] or refuses, naming the detector.
 //!
-//! Speed comes from looking only where a secret can be. One Aho–Corasick pass finds every
-//! literal anchor (`AKIA`, `ghp_`, `-----BEGIN`, `eyJ`, `@`, `password`, ...) and one pass
-//! over the bytes finds runs of digits; each detector's regular expressions then run only in
-//! the windows around its own triggers. Custom detectors from config have no anchors and
-//! run over the whole text.
+//! Speed comes from looking only where a secret can be. One Aho–Corasick pass finds the
+//! token prefixes (`AKIA`, `ghp_`, `-----BEGIN`, `eyJ`, `://`, ...), `memchr` finds every
+//! `@` and every `:` and `=` (where `password = ...` and its kin are looked for, from the
+//! value back to the name), and one pass over the bytes finds runs of digits. At each
+//! trigger a gate of a few byte comparisons (`gates.rs`) throws out what cannot match
+//! (`"tokens": 1532`, a URL with no user, a date), and the detector's pattern then runs
+//! anchored at the trigger or confined to the few bytes around it: no search ever runs past
+//! what its match could span. Custom detectors from config have no anchors and run over
+//! the whole text.
 
+mod digits;
+mod gates;
 mod rules;
 mod validate;
 
@@ -18,10 +24,12 @@ use std::cmp::Reverse;
 use std::ops::Range;
 use std::sync::Arc;
 
-use aho_corasick::AhoCorasick;
-use regex::{Regex, RegexBuilder};
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input, PatternID};
 
-use rules::{DIGIT_BACK, DIGIT_REACH, RULES, Trigger};
+use digits::DigitRuns;
+use rules::{RULES, Trigger};
 use validate::Validator;
 
 /// One detected secret or piece of personal data. Holds where it is, never what it is.
@@ -58,10 +66,6 @@ pub fn validator_names() -> &'static [&'static str] {
 /// Custom detectors are the user's own patterns; a match is taken as meant.
 const CUSTOM_CONFIDENCE: f32 = 0.9;
 
-/// A window's haystack runs this far past it, so a token that starts inside the window is
-/// matched whole and a pattern's trailing boundary can be seen.
-const OVERHANG: usize = 256;
-
 struct Detector {
     id: Arc<str>,
     /// Each pattern with the index of its `secret` group, if it has one.
@@ -74,15 +78,37 @@ struct Detector {
 /// Every detector, compiled once. Cheap to share: scanning takes `&self`.
 pub struct Detectors {
     detectors: Vec<Detector>,
+    /// The literals of two bytes or more, exactly as written: the token prefixes are
+    /// case-sensitive, which lets the automaton skip ahead with its SIMD prefilter.
     anchors: AhoCorasick,
-    /// For each anchor pattern: the detector it wakes, and the window around it.
-    anchor_windows: Vec<(usize, usize, usize)>,
-    /// Detectors woken by a run of at least this many digits.
-    digit_rules: Vec<(usize, usize)>,
+    /// For each anchor pattern: the detectors it wakes, and how each looks there.
+    anchor_rules: Vec<Vec<(usize, AnchorRule)>>,
+    /// One-byte literals (`@`), found with `memchr`: in the automaton they would make every
+    /// position a candidate for its prefilter.
+    byte_rules: Vec<(u8, usize, gates::Within)>,
+    /// Detectors woken by an assignment: `:` or `=` with a long enough value after it and
+    /// one of the names before it.
+    assignment_rules: Vec<(usize, &'static [&'static str], usize)>,
+    /// Detectors woken by a run of at least `min` digits of the right shape.
+    digit_rules: Vec<(usize, usize, gates::Shape)>,
     /// Detectors woken by two capitals and a digit run (`GB82`).
     country_rules: Vec<usize>,
     /// Detectors that scan everything: the custom ones.
     everywhere: Vec<usize>,
+}
+
+/// What a detector does at one of its literal anchors (see [`Trigger`]).
+#[derive(Clone, Copy)]
+enum AnchorRule {
+    Prefix,
+    Inside(gates::Within),
+}
+
+/// Where one search looks: its span, and whether the match must start at the span's start.
+/// Look-around (`\b`, `^`) still sees the text outside the span.
+struct Search {
+    span: Range<usize>,
+    anchored: bool,
 }
 
 impl std::fmt::Debug for Detectors {
@@ -98,7 +124,9 @@ impl Detectors {
     pub fn new(custom: &[CustomDetector]) -> Result<Detectors, String> {
         let mut detectors = Vec::with_capacity(RULES.len() + custom.len());
         let mut literals = Vec::new();
-        let mut anchor_windows = Vec::new();
+        let mut anchor_rules: Vec<Vec<(usize, AnchorRule)>> = Vec::new();
+        let mut byte_rules = Vec::new();
+        let mut assignment_rules = Vec::new();
         let mut digit_rules = Vec::new();
         let mut country_rules = Vec::new();
         for (index, rule) in RULES.iter().enumerate() {
@@ -114,18 +142,28 @@ impl Detectors {
                 confidence: rule.confidence,
                 rank: rule.rank,
             });
+            let mut anchor =
+                |word: &'static str, how| match literals.iter().position(|&w| w == word) {
+                    Some(i) => anchor_rules[i].push((index, how)),
+                    None => {
+                        literals.push(word);
+                        anchor_rules.push(vec![(index, how)]);
+                    }
+                };
             match rule.trigger {
-                Trigger::Anchors {
-                    literals: words,
-                    back,
-                    reach,
-                } => {
+                Trigger::Prefix(words) => {
                     for word in words {
-                        literals.push(*word);
-                        anchor_windows.push((index, back, reach));
+                        anchor(word, AnchorRule::Prefix);
                     }
                 }
-                Trigger::DigitRun(min) => digit_rules.push((index, min)),
+                Trigger::Assignment { names, value } => {
+                    assignment_rules.push((index, names, value));
+                }
+                Trigger::Inside { literal, within } => match literal.as_bytes() {
+                    &[byte] => byte_rules.push((byte, index, within)),
+                    _ => anchor(literal, AnchorRule::Inside(within)),
+                },
+                Trigger::Digits { min, shape } => digit_rules.push((index, min, shape)),
                 Trigger::CountryCode => country_rules.push(index),
             }
         }
@@ -169,14 +207,20 @@ impl Detectors {
                 rank: 0,
             });
         }
+        // Leftmost-first rather than overlapping, so that the prefilter (Teddy) can skip
+        // ahead; no literal starts inside another, so no hit is lost, and at one position
+        // the earlier rule's literal wins (`sk-ant-` before `sk-`: an Anthropic key is no
+        // OpenAI key).
         let anchors = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
             .build(&literals)
             .expect("DLP anchors build");
         Ok(Detectors {
             detectors,
             anchors,
-            anchor_windows,
+            anchor_rules,
+            byte_rules,
+            assignment_rules,
             digit_rules,
             country_rules,
             everywhere,
@@ -191,94 +235,120 @@ impl Detectors {
     /// Everything found in `text`, ordered by position. Where findings of different
     /// detectors overlap, the more specific one stands (an OpenAI key, not a generic secret).
     pub fn scan(&self, text: &str) -> Vec<Finding> {
-        let mut windows = self.windows(text);
-        windows.sort_unstable_by_key(|&(det, ref w)| (det, w.start));
+        let bytes = text.as_bytes();
         let mut found = Vec::new();
-        let mut current: Option<(usize, Range<usize>)> = None;
-        for (det, window) in windows {
-            match &mut current {
-                Some((d, w)) if *d == det && window.start <= w.end => {
-                    w.end = w.end.max(window.end);
-                }
-                _ => {
-                    if let Some((d, w)) = current.take() {
-                        self.run(d, text, w, &mut found);
-                    }
-                    current = Some((det, window));
+        for hit in self.anchors.find_iter(text) {
+            for &(det, rule) in &self.anchor_rules[hit.pattern().as_usize()] {
+                let search = match rule {
+                    AnchorRule::Prefix => Some(Search::at(hit.start(), text)),
+                    AnchorRule::Inside(within) => within(bytes, hit.range()).map(Search::within),
+                };
+                if let Some(search) = search {
+                    self.run(det, text, search, &mut found);
                 }
             }
         }
-        if let Some((d, w)) = current {
-            self.run(d, text, w, &mut found);
+        for &(byte, det, within) in &self.byte_rules {
+            for at in memchr::memchr_iter(byte, bytes) {
+                if let Some(span) = within(bytes, at..at + 1) {
+                    self.run(det, text, Search::within(span), &mut found);
+                }
+            }
+        }
+        if !self.assignment_rules.is_empty() {
+            self.scan_assignments(text, &mut found);
+        }
+        if !self.digit_rules.is_empty() || !self.country_rules.is_empty() {
+            self.scan_numbers(text, &mut found);
         }
         for &det in &self.everywhere {
-            self.run(det, text, 0..text.len(), &mut found);
+            self.run(det, text, Search::within(0..text.len()), &mut found);
         }
         self.resolve(found)
     }
 
-    /// The regions each detector must look at, as (detector, byte range), unmerged.
-    fn windows(&self, text: &str) -> Vec<(usize, Range<usize>)> {
-        let len = text.len();
-        let mut windows = Vec::new();
-        for hit in self.anchors.find_overlapping_iter(text) {
-            let (det, back, reach) = self.anchor_windows[hit.pattern().as_usize()];
-            let start = hit.start().saturating_sub(back);
-            windows.push((det, start..(hit.end() + reach).min(len)));
-        }
-        if self.digit_rules.is_empty() && self.country_rules.is_empty() {
-            return windows;
-        }
+    /// The assignment detectors, at each `:` and `=`: these bytes are common, but the value
+    /// after most of them is short (`"tokens": 1532`, `10:22:33`), which is checked first;
+    /// the name before is looked at only after that.
+    fn scan_assignments(&self, text: &str, found: &mut Vec<(usize, Finding)>) {
         let bytes = text.as_bytes();
-        for run in DigitRuns::new(bytes) {
-            let around = run.start.saturating_sub(DIGIT_BACK)..(run.end + DIGIT_REACH).min(len);
-            for &(det, min) in &self.digit_rules {
-                if run.digits >= min {
-                    windows.push((det, around.clone()));
-                }
+        let shortest = self.assignment_rules.iter().map(|r| r.2).min().unwrap_or(0);
+        let longest = self.assignment_rules.iter().map(|r| r.2).max().unwrap_or(0);
+        for op in memchr::memchr2_iter(b':', b'=', bytes) {
+            let value = gates::value_after(bytes, op, longest);
+            if value < shortest {
+                continue;
             }
-            let country = run.start >= 2
-                && bytes[run.start - 2..run.start]
-                    .iter()
-                    .all(u8::is_ascii_uppercase);
-            if country {
-                let start = run.start - 2;
-                for &det in &self.country_rules {
-                    windows.push((det, start..(start + 48).min(len)));
+            for &(det, names, min) in &self.assignment_rules {
+                if value < min {
+                    continue;
+                }
+                // The leftmost name that starts a match, as an unanchored search would find.
+                for start in gates::names_before(bytes, op, names) {
+                    if self.run(det, text, Search::at(start, text), found) {
+                        break;
+                    }
                 }
             }
         }
-        windows
     }
 
-    /// Runs one detector over one window, keeping what its validator accepts.
-    fn run(&self, det: usize, text: &str, window: Range<usize>, found: &mut Vec<(usize, Finding)>) {
-        let detector = &self.detectors[det];
-        let start = floor_boundary(text, window.start);
-        let end = ceil_boundary(text, window.end);
-        let haystack = &text[..ceil_boundary(text, end.saturating_add(OVERHANG).min(text.len()))];
-        for (regex, secret) in &detector.patterns {
-            let mut at = start;
-            while at < end {
-                let Some(m) = regex.find_at(haystack, at) else {
-                    break;
-                };
-                if m.start() >= end {
-                    break;
+    /// The number detectors, at each run of digits.
+    fn scan_numbers(&self, text: &str, found: &mut Vec<(usize, Finding)>) {
+        let bytes = text.as_bytes();
+        for run in DigitRuns::new(bytes) {
+            for &(det, min, shape) in &self.digit_rules {
+                if run.digits >= min && shape(bytes, run.start..run.end) {
+                    // A pattern may take the character on either side (`(?:^|[^\w+])`), and
+                    // a phone number starts with the `+` or `(` before its first digit.
+                    let start = floor_boundary(text, run.start.saturating_sub(2));
+                    let end = ceil_boundary(text, (run.end + 1).min(text.len()));
+                    self.run(det, text, Search::within(start..end), found);
                 }
+            }
+            let letters = run.start.wrapping_sub(2);
+            let country = run.start >= 2
+                && bytes[letters..run.start].iter().all(u8::is_ascii_uppercase)
+                && gates::iban_country(bytes, letters);
+            if country {
+                for &det in &self.country_rules {
+                    self.run(det, text, Search::at(letters, text), found);
+                }
+            }
+        }
+    }
+
+    /// Runs one detector's patterns in one place, keeping what its validator accepts.
+    /// Whether any pattern matched, accepted or not.
+    fn run(
+        &self,
+        det: usize,
+        text: &str,
+        search: Search,
+        found: &mut Vec<(usize, Finding)>,
+    ) -> bool {
+        let detector = &self.detectors[det];
+        let mut matched = false;
+        for (regex, secret) in &detector.patterns {
+            let anchored = if search.anchored {
+                Anchored::Yes
+            } else {
+                Anchored::No
+            };
+            let mut input = Input::new(text)
+                .span(search.span.clone())
+                .anchored(anchored);
+            while let Some(m) = regex.search(&input) {
+                matched = true;
                 let span = match secret {
-                    Some(group) => regex
-                        .captures_at(haystack, m.start())
-                        .and_then(|c| c.get(*group))
-                        .map_or(m.range(), |g| g.range()),
+                    Some(group) => secret_span(regex, text, m.range(), *group),
                     None => m.range(),
                 };
-                at = if span.end > m.start() {
-                    span.end
-                } else {
-                    ceil_boundary(text, m.start() + 1)
-                };
-                if let Some(span) = (detector.validate)(text, span) {
+                // An empty match (a custom `x*`) marks no text to report or redact.
+                let valid = (!span.is_empty())
+                    .then(|| (detector.validate)(text, span.clone()))
+                    .flatten();
+                if let Some(span) = valid {
                     found.push((
                         det,
                         Finding {
@@ -289,8 +359,19 @@ impl Detectors {
                         },
                     ));
                 }
+                // The next match may start inside this one's trailing context.
+                let next = if span.end > m.start() {
+                    span.end
+                } else {
+                    m.start() + 1
+                };
+                if search.anchored || next >= search.span.end {
+                    break;
+                }
+                input.set_start(ceil_boundary(text, next));
             }
         }
+        matched
     }
 
     /// Drops repeats of one detector on one span, and findings that overlap a finding of a
@@ -363,12 +444,38 @@ pub fn redact(text: &str, findings: &[Finding]) -> String {
     out
 }
 
-fn compile(pattern: &str) -> Result<(Regex, Option<usize>), regex::Error> {
-    let regex = RegexBuilder::new(pattern).build()?;
-    let secret = regex
-        .capture_names()
-        .position(|name| name == Some("secret"));
+fn compile(pattern: &str) -> Result<(Regex, Option<usize>), String> {
+    let regex = Regex::new(pattern).map_err(|e| e.to_string())?;
+    let secret = regex.group_info().to_index(PatternID::ZERO, "secret");
     Ok((regex, secret))
+}
+
+/// The span of the `secret` group of a match, found again with captures on the match alone
+/// (matches are rare; the search that found it needed no captures).
+fn secret_span(regex: &Regex, text: &str, matched: Range<usize>, group: usize) -> Range<usize> {
+    let mut caps = regex.create_captures();
+    let input = Input::new(text)
+        .span(matched.clone())
+        .anchored(Anchored::Yes);
+    regex.search_captures(&input, &mut caps);
+    caps.get_group(group).map_or(matched, |g| g.range())
+}
+
+impl Search {
+    /// Anchored at `start`, free to run to the end of the text.
+    fn at(start: usize, text: &str) -> Search {
+        Search {
+            span: start..text.len(),
+            anchored: true,
+        }
+    }
+
+    fn within(span: Range<usize>) -> Search {
+        Search {
+            span,
+            anchored: false,
+        }
+    }
 }
 
 fn merge(sorted: Vec<Range<usize>>) -> Vec<Range<usize>> {
@@ -394,57 +501,6 @@ fn ceil_boundary(text: &str, mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// A run of digits as a number is written: single digits groups joined by at most two of
-/// `-. ()/` (`(415) 555-2671`, `4111 1111 1111 1111`, `2024-01-15`).
-struct DigitRun {
-    start: usize,
-    end: usize,
-    digits: usize,
-}
-
-struct DigitRuns<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> DigitRuns<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        DigitRuns { bytes, at: 0 }
-    }
-}
-
-impl Iterator for DigitRuns<'_> {
-    type Item = DigitRun;
-
-    fn next(&mut self) -> Option<DigitRun> {
-        let b = self.bytes;
-        let start = self.at + b[self.at..].iter().position(u8::is_ascii_digit)?;
-        let mut i = start;
-        let mut digits = 0;
-        let end = loop {
-            while i < b.len() && b[i].is_ascii_digit() {
-                digits += 1;
-                i += 1;
-            }
-            let end = i;
-            let mut j = i;
-            while j < b.len()
-                && j - i < 2
-                && matches!(b[j], b' ' | b'-' | b'.' | b'(' | b')' | b'/')
-            {
-                j += 1;
-            }
-            if j > i && j < b.len() && b[j].is_ascii_digit() {
-                i = j;
-            } else {
-                break end;
-            }
-        };
-        self.at = end;
-        Some(DigitRun { start, end, digits })
-    }
 }
 
 #[cfg(test)]

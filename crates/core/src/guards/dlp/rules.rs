@@ -1,25 +1,44 @@
 //! The built-in detectors: what each looks for, what wakes it up, and how sure a validated
 //! match makes us.
 //!
-//! A detector runs only near its triggers: literal anchors found by the one Aho–Corasick
-//! pass (`AKIA`, `ghp_`, `-----BEGIN`, `@`, ...) or, for numbers, the runs of digits found
-//! by one pass over the bytes. Its pattern is then matched only in that window, so a body
-//! with no anchors costs two linear passes and nothing more.
+//! A detector runs only at its triggers: literal anchors found by the one Aho–Corasick
+//! pass (`AKIA`, `ghp_`, `-----BEGIN`, `://`), bytes found by `memchr` (`@`, and `:` or
+//! `=` for the named assignments), or, for numbers, the runs of digits found by one pass
+//! over the bytes. A cheap gate (`gates.rs`) then decides whether
+//! the pattern can match there at all, and the pattern runs anchored at the trigger or
+//! confined to the few bytes around it, so a body costs two linear passes and a handful of
+//! short searches.
 
+use std::ops::Range;
+
+use super::gates;
 use super::validate::{self, Validator};
 
-/// What makes a detector look at a region of text.
+/// What makes a detector look at a place in the text, and where it then looks.
 pub(super) enum Trigger {
-    /// Any of these literals (ASCII case-insensitive). The window runs from `back` bytes
-    /// before the literal to `reach` bytes after it.
-    Anchors {
-        literals: &'static [&'static str],
-        back: usize,
-        reach: usize,
+    /// The match starts with one of these literals, exactly as written (the token patterns
+    /// are case-sensitive): one anchored search there.
+    Prefix(&'static [&'static str]),
+    /// The match starts with one of these key-like names (ASCII case-insensitive) and goes on
+    /// as an assignment of a value of at least `value` characters (`name = value`,
+    /// `"name": "value"`). Found from the other end: at each `:` and `=` with that much
+    /// value after it ([`gates::value_after`]), one anchored search at each name before it
+    /// ([`gates::names_before`]).
+    Assignment {
+        names: &'static [&'static str],
+        value: usize,
     },
-    /// A run of at least this many digits (single or double separators `-. ()/` allowed).
-    DigitRun(usize),
-    /// A run of digits right after two upper-case letters (`GB82`, `DE89`).
+    /// The match contains `literal` and lies in the span `within` gives around it (`None`:
+    /// no match can): one search confined to that span.
+    Inside {
+        literal: &'static str,
+        within: gates::Within,
+    },
+    /// A run of at least `min` digits (single or double separators `-. ()/` allowed) that
+    /// `shape` accepts: one search confined to the run and a character on either side.
+    Digits { min: usize, shape: gates::Shape },
+    /// A run of digits right after two upper-case letters of a known country (`GB82`,
+    /// `DE89`): one anchored search at the letters.
     CountryCode,
 }
 
@@ -35,23 +54,11 @@ pub(super) struct Rule {
     pub rank: u8,
 }
 
-/// A window that always holds a token of this family: it is bounded by its pattern.
-const TOKEN: usize = 320;
-
-/// A digit window: the longest run we validate (19-digit cards, 15-digit phones) and the
-/// separators between, plus room for `+1 (` in front.
-pub(super) const DIGIT_BACK: usize = 6;
-pub(super) const DIGIT_REACH: usize = 4;
-
 /// Every built-in detector, in the order their findings are reported for the same span.
 pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "anthropic_key",
-        trigger: Trigger::Anchors {
-            literals: &["sk-ant-"],
-            back: 0,
-            reach: TOKEN,
-        },
+        trigger: Trigger::Prefix(&["sk-ant-"]),
         patterns: &[r"\bsk-ant-[a-z]{2,8}\d{2}-[A-Za-z0-9_\-]{32,}"],
         validate: validate::any,
         confidence: 0.99,
@@ -59,11 +66,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "openai_key",
-        trigger: Trigger::Anchors {
-            literals: &["sk-"],
-            back: 0,
-            reach: TOKEN,
-        },
+        trigger: Trigger::Prefix(&["sk-"]),
         patterns: &[r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}"],
         validate: validate::openai_key,
         confidence: 0.97,
@@ -71,11 +74,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "aws_access_key",
-        trigger: Trigger::Anchors {
-            literals: &["AKIA", "ASIA", "ABIA", "ACCA"],
-            back: 0,
-            reach: 24,
-        },
+        trigger: Trigger::Prefix(&["AKIA", "ASIA", "ABIA", "ACCA"]),
         patterns: &[r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b"],
         validate: validate::any,
         confidence: 0.99,
@@ -83,10 +82,9 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "aws_secret_key",
-        trigger: Trigger::Anchors {
-            literals: &["aws", "secret"],
-            back: 0,
-            reach: 120,
+        trigger: Trigger::Assignment {
+            names: &["aws", "secret"],
+            value: 40,
         },
         patterns: &[
             r#"(?i:aws[A-Za-z0-9_.\-]{0,32}|secret[_\-]?(?:access[_\-]?)?key)["']?\s*(?::|=|=>)\s*["']?(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
@@ -97,11 +95,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "github_token",
-        trigger: Trigger::Anchors {
-            literals: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
-            back: 0,
-            reach: TOKEN,
-        },
+        trigger: Trigger::Prefix(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
         patterns: &[r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})\b"],
         validate: validate::any,
         confidence: 0.99,
@@ -109,11 +103,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "gitlab_token",
-        trigger: Trigger::Anchors {
-            literals: &["glpat-"],
-            back: 0,
-            reach: 100,
-        },
+        trigger: Trigger::Prefix(&["glpat-"]),
         patterns: &[r"\bglpat-[A-Za-z0-9_\-.]{20,}"],
         validate: validate::any,
         confidence: 0.99,
@@ -121,11 +111,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "slack_token",
-        trigger: Trigger::Anchors {
-            literals: &["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"],
-            back: 0,
-            reach: 200,
-        },
+        trigger: Trigger::Prefix(&["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"]),
         patterns: &[r"\bxox[abprs]-[A-Za-z0-9\-]{20,}"],
         validate: validate::slack_token,
         confidence: 0.98,
@@ -133,11 +119,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "google_api_key",
-        trigger: Trigger::Anchors {
-            literals: &["AIza"],
-            back: 0,
-            reach: 48,
-        },
+        trigger: Trigger::Prefix(&["AIza"]),
         patterns: &[r"\bAIza[0-9A-Za-z_\-]{35}(?:[^0-9A-Za-z_\-]|$)"],
         validate: google_key_span,
         confidence: 0.98,
@@ -145,11 +127,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "stripe_key",
-        trigger: Trigger::Anchors {
-            literals: &["sk_live_", "rk_live_", "sk_test_", "rk_test_"],
-            back: 0,
-            reach: 200,
-        },
+        trigger: Trigger::Prefix(&["sk_live_", "rk_live_", "sk_test_", "rk_test_"]),
         patterns: &[r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{20,}"],
         validate: validate::mixed,
         confidence: 0.99,
@@ -157,10 +135,9 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "azure_key",
-        trigger: Trigger::Anchors {
-            literals: &["AccountKey", "SharedAccessKey"],
-            back: 0,
-            reach: 140,
+        trigger: Trigger::Assignment {
+            names: &["AccountKey", "SharedAccessKey"],
+            value: 40,
         },
         patterns: &[
             r"(?:AccountKey|SharedAccessKey)\s*=\s*(?P<secret>[A-Za-z0-9+/]{40,86}={0,2})(?:[^A-Za-z0-9+/=]|$)",
@@ -171,11 +148,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "private_key",
-        trigger: Trigger::Anchors {
-            literals: &["-----BEGIN"],
-            back: 0,
-            reach: 16 * 1024,
-        },
+        trigger: Trigger::Prefix(&["-----BEGIN"]),
         // The whole block when its END is there; else the header and the base64 lines after.
         patterns: &[
             r"-----BEGIN[A-Z ]{0,24}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z ]{0,24}PRIVATE KEY(?: BLOCK)?-----|(?:(?:\s|\\[nr])+[A-Za-z0-9+/=]{40,})*)",
@@ -186,11 +159,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "jwt",
-        trigger: Trigger::Anchors {
-            literals: &["eyJ"],
-            back: 0,
-            reach: 4096,
-        },
+        trigger: Trigger::Prefix(&["eyJ"]),
         patterns: &[r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"],
         validate: validate::jwt,
         confidence: 0.95,
@@ -198,10 +167,9 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "connection_string_password",
-        trigger: Trigger::Anchors {
-            literals: &["://"],
-            back: 24,
-            reach: 256,
+        trigger: Trigger::Inside {
+            literal: "://",
+            within: gates::userinfo_span,
         },
         patterns: &[
             r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/@?#]{1,64}:(?P<secret>[^\s/@?#]{1,128})@[A-Za-z0-9\[]",
@@ -212,19 +180,29 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "generic_secret",
-        trigger: Trigger::Anchors {
-            literals: &[
+        // Every way the pattern's name can begin; `key` alone is no name (`monkey`, `keys`).
+        trigger: Trigger::Assignment {
+            names: &[
                 "pass",
                 "pwd",
                 "secret",
                 "token",
-                "key",
+                "apikey",
+                "api_key",
+                "api-key",
+                "accesskey",
+                "access_key",
+                "access-key",
                 "auth",
                 "credential",
+                "privatekey",
+                "private_key",
+                "private-key",
+                "signingkey",
+                "signing_key",
+                "signing-key",
             ],
-            // `key` sits at the end of `signing_key`, `api-key`, `private_key`.
-            back: 12,
-            reach: 200,
+            value: 20,
         },
         patterns: &[
             r#"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth(?:orization)?|credentials?|private[_\-]?key|signing[_\-]?key)[A-Za-z0-9_.\-]{0,24}["']?\s*(?::=|=>|:|=)\s*["']?(?:(?i:bearer|basic|token)\s+)?(?P<secret>[A-Za-z0-9_\-+/=.~!#$%^&*]{20,})"#,
@@ -235,10 +213,9 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "email",
-        trigger: Trigger::Anchors {
-            literals: &["@"],
-            back: 64,
-            reach: 256,
+        trigger: Trigger::Inside {
+            literal: "@",
+            within: gates::email_span,
         },
         patterns: &[
             r"\b[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}\b",
@@ -249,7 +226,10 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "payment_card",
-        trigger: Trigger::DigitRun(13),
+        trigger: Trigger::Digits {
+            min: 13,
+            shape: gates::any_shape,
+        },
         patterns: &[r"\b\d(?:[ \-]?\d){12,22}\b"],
         validate: validate::payment_card,
         confidence: 0.95,
@@ -265,7 +245,10 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "us_ssn",
-        trigger: Trigger::DigitRun(9),
+        trigger: Trigger::Digits {
+            min: 9,
+            shape: gates::ssn_shape,
+        },
         patterns: &[r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b"],
         validate: validate::us_ssn,
         confidence: 0.8,
@@ -273,7 +256,10 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "phone",
-        trigger: Trigger::DigitRun(8),
+        trigger: Trigger::Digits {
+            min: 8,
+            shape: gates::phone_shape,
+        },
         patterns: &[
             // E.164, with or without separators: +14155552671, +44 20 7946 0958.
             r"(?:^|[^\w+])(?P<secret>\+[1-9](?:[ .\-]?\(?\d\)?){7,14})(?:[^\w]|$)",
@@ -289,13 +275,13 @@ pub(super) const RULES: &[Rule] = &[
 ];
 
 /// The trailing character the pattern needed to see is not part of the key.
-fn google_key_span(_: &str, span: std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+fn google_key_span(_: &str, span: Range<usize>) -> Option<Range<usize>> {
     Some(span.start..(span.start + 39).min(span.end))
 }
 
 /// File names (`logo@2x.png`), the user in a URL (`ftp://anonymous@ftp.example.org`) and
 /// scp-style remotes (`git@github.com:acme/infra.git`) look like addresses but are not.
-fn email(text: &str, span: std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+fn email(text: &str, span: Range<usize>) -> Option<Range<usize>> {
     let address = &text[span.clone()];
     if text[..span.start].ends_with(['/', ':']) {
         return None;

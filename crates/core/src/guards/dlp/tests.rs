@@ -224,6 +224,10 @@ fn custom_detectors_run_everywhere_and_bad_ones_are_refused() {
         assert!(Detectors::new(&[custom(id, "a", None)]).is_err(), "{id}");
     }
     assert!(Detectors::new(&[custom("Acme.key-2_x", "a", None)]).is_ok());
+    // A pattern that matches the empty string finds nothing to report, and ends.
+    let empty = Detectors::new(&[custom("empty", "x*", None)]).unwrap();
+    assert!(empty.scan("").is_empty());
+    assert_eq!(empty.scan("éxx").len(), 1);
 }
 
 #[test]
@@ -263,4 +267,43 @@ fn multibyte_text_around_anchors_does_not_split_a_character() {
 fn nothing_to_find_in_empty_or_plain_text() {
     assert!(ids("").is_empty());
     assert!(ids("The quick brown fox jumps over the lazy dog.").is_empty());
+}
+
+#[test]
+fn the_gates_let_through_every_way_the_patterns_match() {
+    let value = "Xk9mQ2vL7pR4nT8wZ3bY";
+    let cases = [
+        // Unicode white space is `\s` to the patterns, so the gates must not stop at it.
+        (format!("password\u{a0}=\u{a0}{value}"), "generic_secret"),
+        (format!("DB_PASSWORD := {value}"), "generic_secret"),
+        (format!("auth_token => \"Basic {value}\""), "generic_secret"),
+        (format!("\"X-Api-Key\": 'token {value}'"), "generic_secret"),
+        (
+            format!("my.credentials.file.v2='{value}'"),
+            "generic_secret",
+        ),
+        ("+44 20 7946 0958".to_owned(), "phone"),
+        ("call (415) 555-2671 now".to_owned(), "phone"),
+        ("tel. 020 7946 0958".to_owned(), "phone"),
+        ("tél. 01 23 45 67 89".to_owned(), "phone"),
+        ("SSN 123-45-6789.".to_owned(), "us_ssn"),
+        (
+            "smtp+tls://mailer:Zq8vN3xLp2@smtp.example.com".to_owned(),
+            "connection_string_password",
+        ),
+    ];
+    for (text, want) in &cases {
+        assert_eq!(ids(text), [*want], "{text}");
+    }
+}
+
+#[test]
+fn look_alikes_in_ordinary_text_find_nothing() {
+    for text in [
+        "\"tokens\": 1532, \"password_min_length\": 12, token_ttl=3600",
+        "the key point: passwords expire after 2024-01-15; see https://docs.example.com/auth#tokens",
+        "served 10.0.12.1 at 2024-01-15T10:22:33.123Z, version 1.23.4567, build 20240115",
+    ] {
+        assert!(ids(text).is_empty(), "{text}: {:?}", ids(text));
+    }
 }

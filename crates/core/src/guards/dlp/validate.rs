@@ -370,7 +370,7 @@ pub(super) fn iban(text: &str, span: Range<usize>) -> Option<Range<usize>> {
 }
 
 /// IBAN lengths of the SEPA countries and the others most often seen.
-fn iban_length(country: &str) -> Option<usize> {
+pub(super) fn iban_length(country: &str) -> Option<usize> {
     Some(match country {
         "NO" => 15,
         "BE" => 16,
