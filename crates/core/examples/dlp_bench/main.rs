@@ -1,4 +1,4 @@
-//! How fast `Detectors::scan` is on one core, on three kinds of text; run by `bench/dlp/run`
+//! How fast `Detectors::scan` is on one core, on three kinds of text; run by `bench/dlp`
 //! (`cargo run --release -p airlock-core --example dlp_bench`), which saves what it prints.
 //!
 //! - Realistic prompts (`prompts.rs`): what an agent's request bodies look like, one fake
