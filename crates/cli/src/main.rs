@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: ToolsCommand,
     },
+    /// The interception CA of the egress proxy (`egress.ca`, `egress.intercept`).
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
     /// Spend and tokens from the ledger, grouped.
     Usage {
         #[arg(long, env = "AIRLOCK_CONFIG")]
@@ -64,6 +69,22 @@ enum Command {
         /// Print JSON rows instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Make the CA (unless its files exist), write a trust bundle beside it (the system CAs
+    /// plus Airlock's), and print how to make agents trust it.
+    Init {
+        #[arg(long, env = "AIRLOCK_CONFIG")]
+        config: Option<PathBuf>,
+        /// The CA certificate file (default: `egress.ca.cert`, else airlock-ca.pem).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// The CA key file (default: `egress.ca.key`, else airlock-ca.key).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
 }
 
@@ -149,6 +170,9 @@ fn main() -> ExitCode {
                 commands::tools::approve(config.as_deref(), &server, &tool)
             }
         },
+        Command::Ca {
+            command: CaCommand::Init { config, cert, key },
+        } => commands::ca::init(config.as_deref(), cert, key),
         Command::Usage {
             config,
             since,

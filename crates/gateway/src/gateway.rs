@@ -38,6 +38,8 @@ pub struct Gateway {
     /// Egress tunnels still open; shutdown waits for them to record their events.
     pub(crate) tunnels: tokio::sync::watch::Sender<usize>,
     pub(crate) admin_token: String,
+    /// The interception CA, read (or made) at start when `egress.intercept` is set.
+    pub(crate) ca: Option<Arc<crate::egress::ca::Authority>>,
     /// A rebuild of the counters from the ledger is running.
     pub(crate) rebuilding: AtomicBool,
     id_prefix: u32,
@@ -54,6 +56,20 @@ impl Gateway {
     ) -> Arc<Gateway> {
         let keys = KeyRing::build(&config, &stored_keys, now_ms());
         let upstream = upstream::client();
+        let ca = config.egress.ca.as_ref().and_then(|files| {
+            match crate::egress::ca::Authority::open(files) {
+                Ok((ca, made)) => {
+                    if made {
+                        tracing::info!(cert = %files.cert, key = %files.key, "made a new interception CA: agents must trust its certificate (see `airlock ca init`)");
+                    }
+                    Some(Arc::new(ca))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the interception CA could not be loaded: intercepted hosts are refused");
+                    None
+                }
+            }
+        });
         let mut prefix = [0u8; 4];
         getrandom::fill(&mut prefix).expect("the OS random source is available");
         Arc::new(Gateway {
@@ -72,6 +88,7 @@ impl Gateway {
             tunnels: tokio::sync::watch::Sender::new(0),
             upstream,
             admin_token,
+            ca,
             rebuilding: AtomicBool::new(false),
             id_prefix: u32::from_le_bytes(prefix),
             id_counter: AtomicU64::new(0),

@@ -23,6 +23,7 @@ mod reload;
 mod server;
 mod upstream;
 
+pub use egress::ca;
 pub use gateway::{Gateway, Runtime};
 pub use identity::new_key;
 pub use server::{Running, StartError, start};

@@ -142,6 +142,11 @@ impl CallGuard {
                 "no Airlock key: send it as `Authorization: Bearer <key>` or `x-api-key`",
             ));
         };
+        self.identify_key(key)
+    }
+
+    /// Stage 2 with a key that came some other way (an intercepted connection's proxy key).
+    pub fn identify_key(&mut self, key: &str) -> Result<Arc<Agent>, Denial> {
         let agent = self
             .runtime
             .keys

@@ -72,6 +72,21 @@ impl Running {
     }
 }
 
+/// How agents' HTTP connections are served (HTTP/1.1 and HTTP/2, header limits), on the
+/// listeners and inside intercepted TLS alike.
+pub(crate) fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    builder
+}
+
 async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
@@ -162,7 +177,7 @@ async fn route_gateway(gateway: Arc<Gateway>, req: Request<Incoming>) -> Respons
         || path == "/responses"
         || path == "/embeddings"
     {
-        llm::handle(gateway, req).await
+        llm::handle(gateway, req, llm::Entry::BaseUrl).await
     } else if path == "/mcp" || path.starts_with("/mcp/") {
         crate::mcp::handle(gateway, req).await
     } else if path.starts_with("/a2a/") {
@@ -190,15 +205,7 @@ async fn accept<F, Fut>(
     F: Fn(Arc<Gateway>, Request<Incoming>) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(MAX_HEADER_BYTES);
-    builder
-        .http2()
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let builder = connection_builder();
     let graceful = GracefulShutdown::new();
 
     loop {

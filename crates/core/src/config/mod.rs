@@ -4,7 +4,7 @@
 
 pub mod a2a;
 mod content;
-mod egress;
+pub mod egress;
 mod env;
 pub mod mcp;
 pub mod policy;
@@ -429,6 +429,18 @@ impl Config {
         let mcp = mcp::normalise(raw.mcp, text)?;
         let a2a = a2a::normalise(raw.a2a, text)?;
         let egress = egress::normalise(raw.egress.as_ref(), text)?;
+        for (host, rule) in &egress.intercept {
+            if !providers.contains_key(&rule.provider) {
+                return Err(ConfigError::about(
+                    text,
+                    host,
+                    format!(
+                        "egress.intercept.{host}: `{}` is not a provider in `providers`",
+                        rule.provider
+                    ),
+                ));
+            }
+        }
 
         Ok(Config {
             listen,

@@ -310,3 +310,36 @@ fn content_guard_typos_are_errors() {
         assert!(err.to_string().contains(says), "{text}: {err}");
     }
 }
+
+#[test]
+fn intercepted_hosts_map_to_providers_and_get_a_ca() {
+    let base =
+        "providers:\n  mock: { kind: openai, base_url: 'http://127.0.0.1:9/v1', api_key: k }\n";
+    let c = Config::parse(
+        &format!("{base}egress:\n  intercept:\n    API.OpenAI.test.: mock\n    b.test: {{ provider: mock, pass_credentials: true }}\n"),
+        &no_env,
+    )
+    .unwrap();
+    let rule = &c.egress.intercept["api.openai.test"];
+    assert_eq!(rule.provider, "mock");
+    assert!(!rule.pass_credentials && c.egress.intercept["b.test"].pass_credentials);
+    let ca = c.egress.ca.as_ref().expect("interception needs a CA");
+    assert_eq!((ca.cert.as_str(), ca.key.as_str()), egress::DEFAULT_CA);
+
+    let err = Config::parse(
+        &format!("{base}egress:\n  intercept:\n    a.test: nope\n"),
+        &no_env,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("`nope` is not a provider"),
+        "{err}"
+    );
+    let err = Config::parse(
+        &format!("{base}egress:\n  intercept:\n    'https://a.test': mock\n"),
+        &no_env,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("must be a host name"), "{err}");
+    assert!(Config::parse(base, &no_env).unwrap().egress.ca.is_none());
+}

@@ -7,8 +7,12 @@
 //! checked against the private-address rules and the connection goes to the address that
 //! was checked, so a second DNS answer cannot point the gateway somewhere else.
 
+pub mod ca;
 mod forward;
+mod intercept;
 mod tunnel;
+
+pub use intercept::Interception;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -52,6 +56,22 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         );
         return refusal(&d);
     };
+    if req.method() == Method::CONNECT {
+        let name = match parse_host(&host) {
+            Host::Name(n) => n,
+            Host::Ip(ip) => ip.to_string(),
+        };
+        let rule = gateway
+            .runtime()
+            .config
+            .egress
+            .intercept
+            .get(&name)
+            .cloned();
+        if let Some(rule) = rule {
+            return intercept::open(gateway, req, name, port, rule).await;
+        }
+    }
     let operation = req.method().to_string();
     let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, &operation, req.headers()).await;
     let connected = admit(&mut guard, req.headers(), &host, port).await;
@@ -59,15 +79,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         Ok(stream) => stream,
         Err(d) => {
             guard.finish(Ending::denied(&d));
-            let mut res = refusal(&d);
-            if d.reason == Reason::Unauthorized {
-                *res.status_mut() = StatusCode::PROXY_AUTHENTICATION_REQUIRED;
-                res.headers_mut().insert(
-                    header::PROXY_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"airlock\""),
-                );
-            }
-            return res;
+            return refusal(&d);
         }
     };
     if req.method() == Method::CONNECT {
@@ -228,7 +240,8 @@ async fn resolve(config: &Config, host: &Host, port: u16) -> Result<SocketAddr, 
 }
 
 /// A refusal as plain text, with the reason code in `x-airlock-reason` (proxies have no
-/// body format of their own; clients show the status and the text).
+/// body format of their own; clients show the status and the text). No key is a 407 that
+/// asks for one.
 fn refusal(d: &Denial) -> Response<Body> {
     let mut res = Response::new(full(Bytes::from(format!(
         "{}: {}\n",
@@ -252,6 +265,13 @@ fn refusal(d: &Denial) -> Response<Body> {
         if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(*name, v);
         }
+    }
+    if d.reason == Reason::Unauthorized {
+        *res.status_mut() = StatusCode::PROXY_AUTHENTICATION_REQUIRED;
+        res.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"airlock\""),
+        );
     }
     res
 }

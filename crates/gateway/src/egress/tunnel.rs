@@ -71,7 +71,7 @@ pub fn open(guard: CallGuard, req: Request<Incoming>, upstream: TcpStream) -> Re
 }
 
 /// Counts a tunnel as open until it is dropped (settled or not).
-struct OpenTunnel(Arc<Gateway>);
+pub(super) struct OpenTunnel(pub(super) Arc<Gateway>);
 
 impl Drop for OpenTunnel {
     fn drop(&mut self) {

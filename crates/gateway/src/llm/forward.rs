@@ -24,12 +24,14 @@ enum Attempt {
 }
 
 /// Tries `targets` in order. Returns the response to relay (2xx, or a final 4xx from
-/// the provider), or a denial when no target could serve.
+/// the provider), or a denial when no target could serve. With `own_credentials` the
+/// agent's own `Authorization`/`x-api-key` go upstream instead of the provider's key.
 pub async fn forward(
     guard: &mut CallGuard,
     request: &LlmRequest,
     client_headers: &HeaderMap,
     targets: &[Target],
+    own_credentials: bool,
 ) -> Result<Response<Incoming>, Denial> {
     let runtime = guard.runtime().clone();
     let config = &runtime.config;
@@ -45,7 +47,7 @@ pub async fn forward(
             tokio::time::sleep(backoff(i)).await;
         }
         guard.call().target = Some(target.clone());
-        let upstream_req = build(provider, request, target, client_headers)?;
+        let upstream_req = build(provider, request, target, client_headers, own_credentials)?;
         let sent = Instant::now();
         let result =
             tokio::time::timeout(timeout, guard.gateway().upstream.request(upstream_req)).await;
@@ -117,6 +119,7 @@ fn build(
     request: &LlmRequest,
     target: &Target,
     client: &HeaderMap,
+    own_credentials: bool,
 ) -> Result<Request<Full<bytes::Bytes>>, Denial> {
     let url = format!("{}{}", provider.base_url, request.api.upstream_path());
     let body = request.body_for(&target.model, provider.kind);
@@ -132,7 +135,13 @@ fn build(
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    if let Some(key) = &provider.api_key {
+    if own_credentials {
+        for name in [header::AUTHORIZATION.as_str(), "x-api-key"] {
+            if let Some(value) = client.get(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+    } else if let Some(key) = &provider.api_key {
         let bad_key = || {
             Denial::new(
                 Reason::UpstreamUnavailable,

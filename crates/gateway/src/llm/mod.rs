@@ -9,8 +9,10 @@ mod estimate;
 mod forward;
 pub(crate) mod meter;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use airlock_core::config::Target;
 use airlock_core::fingerprint::fingerprint;
 use airlock_core::{Denial, Kind, Reason};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -21,6 +23,7 @@ use serde_json::json;
 
 use crate::content;
 use crate::controls::{self, Estimate, Needs};
+pub use crate::egress::Interception;
 use crate::gateway::Gateway;
 use crate::http::{Body, content_length, json_response, read_body, unread};
 use crate::pipeline::{CallGuard, Ending, decide_model};
@@ -29,14 +32,33 @@ use classify::{Api, LlmRequest};
 use errors::{ErrorStyle, render};
 use meter::{MeteredBody, Tap};
 
-/// Answers one request on the gateway's `/v1/...` routes.
-pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+/// How a request reached the LLM pipeline.
+pub enum Entry {
+    /// On the gateway's `/v1/...` routes, the agent's key in `Authorization`/`x-api-key`.
+    BaseUrl,
+    /// Inside an intercepted TLS connection to a provider's host (see `egress::intercept`).
+    Intercepted(Arc<Interception>),
+}
+
+impl Entry {
+    /// The agent's Airlock key: presented with the request, or given at `CONNECT`.
+    fn key<'a>(&'a self, headers: &'a http::HeaderMap) -> Option<&'a str> {
+        match self {
+            Entry::BaseUrl => crate::identity::presented_key(headers),
+            Entry::Intercepted(i) => Some(&i.key),
+        }
+    }
+}
+
+/// Answers one request on the gateway's `/v1/...` routes, or inside an intercepted
+/// connection.
+pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>, entry: Entry) -> Response<Body> {
     let api = match (req.method(), req.uri().path().trim_end_matches('/')) {
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => Api::ChatCompletions,
         (&Method::POST, "/v1/responses" | "/responses") => Api::Responses,
         (&Method::POST, "/v1/embeddings" | "/embeddings") => Api::Embeddings,
         (&Method::POST, "/v1/messages") => Api::Messages,
-        (&Method::GET, "/v1/models" | "/models") => return list_models(&gateway, &req),
+        (&Method::GET, "/v1/models" | "/models") => return list_models(&gateway, &req, &entry),
         (_, path) => {
             let style = if path.ends_with("/messages") {
                 ErrorStyle::Anthropic
@@ -49,7 +71,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     };
     let mut guard =
         CallGuard::open(gateway.clone(), Kind::Llm, api.operation(), req.headers()).await;
-    match serve(&mut guard, api, req).await {
+    match serve(&mut guard, api, req, &entry).await {
         Ok(Served {
             response,
             tap,
@@ -79,9 +101,22 @@ struct Served {
 }
 
 /// classify → identify → decide → forward; the caller settles.
-async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Result<Served, Denial> {
+async fn serve(
+    guard: &mut CallGuard,
+    api: Api,
+    req: Request<Incoming>,
+    entry: &Entry,
+) -> Result<Served, Denial> {
     let (parts, body) = req.into_parts();
-    let agent = guard.identify(&parts.headers)?;
+    let agent = match entry {
+        Entry::BaseUrl => guard.identify(&parts.headers)?,
+        Entry::Intercepted(i) => {
+            let call = guard.call();
+            call.extra.insert("intercepted".into(), json!(true));
+            call.extra.insert("host".into(), json!(i.host));
+            guard.identify_key(&i.key)?
+        }
+    };
 
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
         let essence = ct
@@ -109,18 +144,23 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
 
     decide_model(&agent, &request.model)?;
     let runtime = guard.runtime().clone();
-    let targets = runtime
-        .config
-        .resolve_model(&request.model)
-        .ok_or_else(|| {
-            Denial::new(
-                Reason::UnknownModel,
-                format!(
-                    "the model `{}` does not exist or is not configured",
-                    request.model
-                ),
-            )
-        })?;
+    let targets = match entry {
+        // The host maps to one provider; the model is the one the agent named.
+        Entry::Intercepted(i) => Some(Cow::Owned(vec![Target {
+            provider: i.rule.provider.clone(),
+            model: request.model.clone(),
+        }])),
+        Entry::BaseUrl => runtime.config.resolve_model(&request.model),
+    };
+    let targets = targets.ok_or_else(|| {
+        Denial::new(
+            Reason::UnknownModel,
+            format!(
+                "the model `{}` does not exist or is not configured",
+                request.model
+            ),
+        )
+    })?;
     let usable: Vec<_> = targets
         .iter()
         .filter(|t| {
@@ -180,7 +220,9 @@ async fn serve(guard: &mut CallGuard, api: Api, req: Request<Incoming>) -> Resul
     });
     controls::admit(guard, &agent, fingerprint, estimate).await?;
 
-    let response = forward::forward(guard, &request, &parts.headers, &usable).await?;
+    let own_credentials = matches!(entry, Entry::Intercepted(i) if i.rule.pass_credentials);
+    let response =
+        forward::forward(guard, &request, &parts.headers, &usable, own_credentials).await?;
     let status = response.status().as_u16();
     let is_sse = response
         .headers()
@@ -222,9 +264,9 @@ fn relay(parts: http::response::Parts, body: MeteredBody) -> Response<Body> {
     res
 }
 
-fn list_models(gateway: &Gateway, req: &Request<Incoming>) -> Response<Body> {
+fn list_models(gateway: &Gateway, req: &Request<Incoming>, entry: &Entry) -> Response<Body> {
     let runtime = gateway.runtime();
-    let key = crate::identity::presented_key(req.headers());
+    let key = entry.key(req.headers());
     let Some(agent) = key.and_then(|k| runtime.keys.identify(k)) else {
         return render(
             ErrorStyle::OpenAi,

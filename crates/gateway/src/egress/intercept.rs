@@ -1,0 +1,138 @@
+//! Interception. For a host in `egress.intercept` the proxy answers the `CONNECT` itself,
+//! ends the agent's TLS with a certificate its CA issues for that host, and hands each
+//! request inside to the LLM pipeline as if it had come to `/v1/...`: identity from the
+//! `CONNECT`'s `Proxy-Authorization`, then the same access rules, budgets, rate limits,
+//! loop guard, content guards, metering and ledger; the request goes to the mapped
+//! provider. The intercepted host itself is never resolved nor connected to.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use airlock_core::config::Agent;
+use airlock_core::config::egress::Intercept;
+use airlock_core::{Denial, Kind, Reason};
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio_rustls::TlsAcceptor;
+
+use super::tunnel::OpenTunnel;
+use super::{decide, refusal};
+use crate::gateway::Gateway;
+use crate::http::{Body, full};
+use crate::identity::proxy_key;
+use crate::llm::{self, Entry};
+use crate::pipeline::{CallGuard, Ending};
+
+/// What every request inside one intercepted connection shares.
+pub struct Interception {
+    /// The agent's Airlock key from the `CONNECT`: each request is identified with it
+    /// again, so a key revoked meanwhile stops the next request.
+    pub key: String,
+    pub host: String,
+    pub rule: Intercept,
+}
+
+/// Answers a `CONNECT` to an intercepted host.
+pub async fn open(
+    gateway: Arc<Gateway>,
+    req: Request<Incoming>,
+    host: String,
+    port: u16,
+    rule: Intercept,
+) -> Response<Body> {
+    let runtime = gateway.runtime();
+    let key = proxy_key(req.headers());
+    let Some((key, agent)) = key.and_then(|k| runtime.keys.identify(&k).map(|a| (k, a))) else {
+        let d = Denial::new(
+            Reason::Unauthorized,
+            "the proxy needs the agent's Airlock key: Proxy-Authorization Basic with the key as password (HTTPS_PROXY=http://agent:KEY@host:port)",
+        );
+        return refuse(&gateway, req.headers(), &host, port, None, d).await;
+    };
+    if let Err(d) = decide(&runtime.config, &agent, &host, port) {
+        return refuse(&gateway, req.headers(), &host, port, Some(agent), d).await;
+    }
+    let tls = match gateway.ca.as_ref().map(|ca| ca.server_config(&host)) {
+        Some(Ok(config)) => config,
+        Some(Err(e)) => {
+            let d = Denial::new(Reason::UpstreamUnavailable, e);
+            return refuse(&gateway, req.headers(), &host, port, Some(agent), d).await;
+        }
+        None => {
+            let d = Denial::new(
+                Reason::UpstreamUnavailable,
+                "the interception CA could not be loaded (see Airlock's log); `airlock ca init` makes one",
+            );
+            return refuse(&gateway, req.headers(), &host, port, Some(agent), d).await;
+        }
+    };
+    let interception = Arc::new(Interception { key, host, rule });
+    let mut stopping = gateway.stopping.subscribe();
+    gateway.tunnels.send_modify(|n| *n += 1);
+    tokio::spawn(async move {
+        let _open = OpenTunnel(gateway.clone());
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
+        let stream = match TlsAcceptor::from(tls).accept(TokioIo::new(upgraded)).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(
+                    agent = %agent.id,
+                    host = %interception.host,
+                    error = %e,
+                    "an agent's TLS handshake with the intercepted host failed: it does not trust Airlock's CA, or it pins certificates (remove the host from egress.intercept to exempt it)"
+                );
+                return;
+            }
+        };
+        let service = service_fn(move |req| {
+            let (gateway, interception) = (gateway.clone(), interception.clone());
+            async move {
+                Ok::<_, Infallible>(
+                    llm::handle(gateway, req, Entry::Intercepted(interception)).await,
+                )
+            }
+        });
+        let builder = crate::server::connection_builder();
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            done = conn.as_mut() => {
+                if let Err(e) = done {
+                    tracing::debug!(error = %e, "an intercepted connection ended with an error");
+                }
+            }
+            // The watch's guard must not live across the drain below.
+            _ = async { drop(stopping.wait_for(|s| *s).await) } => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    });
+    Response::new(full(Bytes::new()))
+}
+
+/// A refused `CONNECT`: recorded like any egress refusal.
+async fn refuse(
+    gateway: &Arc<Gateway>,
+    headers: &HeaderMap,
+    host: &str,
+    port: u16,
+    agent: Option<Arc<Agent>>,
+    d: Denial,
+) -> Response<Body> {
+    let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, "CONNECT", headers).await;
+    let call = guard.call();
+    call.agent = agent;
+    call.host = Some(host.to_owned());
+    call.extra.insert("host".into(), json!(host));
+    call.extra.insert("port".into(), json!(port));
+    call.extra.insert("intercepted".into(), json!(true));
+    guard.finish(Ending::denied(&d));
+    refusal(&d)
+}
