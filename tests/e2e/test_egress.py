@@ -155,6 +155,7 @@ def test_a_tunnel_to_an_ai_provider_is_recorded_as_an_unmetered_llm_call(make_ga
     assert event["bytes_up"] > 100 and event["bytes_down"] > 100 and event["cost_nanos"] == 0
     [row] = [r for r in gw.usage(group_by="provider") if r["key"] == "127.0.0.1"]
     assert row["requests"] == 1 and row["cost_nanos"] == 0
+    assert {r["key"]: r["requests"] for r in gw.usage(group_by="route")} == {"recognised": 1}
     # Other hosts stay plain egress.
     gw2 = make_gateway(with_egress())
     curl("--cacert", servers["ca"], f"https://127.0.0.1:{servers['tls']}/", HTTPS_PROXY=proxy_url(gw2))

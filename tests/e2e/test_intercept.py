@@ -106,6 +106,8 @@ def test_the_sdks_reach_the_provider_through_interception_and_are_metered_exactl
         assert event["cost_nanos"] == expected_cost_nanos(
             target, input_tokens=got["usage"]["input"], output_tokens=got["usage"]["output"]
         )
+    routes = {r["key"]: r["requests"] for r in gw.usage(group_by="route")}
+    assert routes == {"intercepted": 4}, routes
     # The provider saw Airlock's provider key, never the agent's placeholder nor its Airlock key.
     seen = mock.requests()[-4:]
     assert all(MAIN_KEY not in json.dumps(r["headers"]) for r in seen)

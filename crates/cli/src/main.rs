@@ -63,7 +63,7 @@ enum Command {
         /// How far back, e.g. 1h, 24h, 30d.
         #[arg(long, default_value = "24h")]
         since: String,
-        /// agent, model, team, kind or provider.
+        /// agent, model, team, kind, provider or route (base_url, intercepted, recognised).
         #[arg(long, default_value = "agent")]
         by: String,
         /// Print JSON rows instead of a table.

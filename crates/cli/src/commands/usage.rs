@@ -14,7 +14,7 @@ use super::load_config;
 pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config.as_deref())?;
     let group_by = GroupBy::parse(by)
-        .ok_or_else(|| anyhow!("--by must be agent, model, team, kind or provider"))?;
+        .ok_or_else(|| anyhow!("--by must be agent, model, team, kind, provider or route"))?;
     let span = parse_span(since).map_err(|e| anyhow!("--since: {e}"))?;
     let since_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)?

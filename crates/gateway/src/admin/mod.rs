@@ -230,7 +230,7 @@ async fn usage(gateway: &Gateway, params: &[(String, String)]) -> Response<Body>
         return error(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "group_by must be agent, model, team, kind or provider",
+            "group_by must be agent, model, team, kind, provider or route",
         );
     };
     let since_ms = match since_ms(params, Duration::from_secs(86_400)) {

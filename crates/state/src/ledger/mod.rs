@@ -51,6 +51,10 @@ pub enum GroupBy {
     Team,
     Kind,
     Provider,
+    /// How an LLM call reached its provider: `base_url` (sent to Airlock), `intercepted`
+    /// (decrypted by the egress proxy), `recognised` (a tunnel to an AI host, unread); other
+    /// kinds by their kind.
+    Route,
     /// `agent:run_id`, for rebuilding per-run budget counters.
     AgentRun,
     /// `team:run_id`, likewise.
@@ -65,6 +69,7 @@ impl GroupBy {
             "team" => GroupBy::Team,
             "kind" => GroupBy::Kind,
             "provider" => GroupBy::Provider,
+            "route" => GroupBy::Route,
             _ => return None,
         })
     }
@@ -76,6 +81,14 @@ impl GroupBy {
             GroupBy::Team => "team",
             GroupBy::Kind => "kind",
             GroupBy::Provider => "provider",
+            // `extra` is compact JSON written by Airlock; an agent's text inside it is
+            // escaped, so it cannot spell `"intercepted":true` with bare quotes.
+            GroupBy::Route => {
+                "CASE WHEN kind <> 'llm' THEN kind
+                      WHEN extra LIKE '%\"intercepted\":true%' THEN 'intercepted'
+                      WHEN extra LIKE '%\"intercepted\":false%' THEN 'recognised'
+                      ELSE 'base_url' END"
+            }
             GroupBy::AgentRun => "agent || ':' || run_id",
             GroupBy::TeamRun => "team || ':' || run_id",
         }

@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     events_round_trip_newest_first_and_filter,
     usage_groups_and_counts_denials,
+    usage_tells_the_routes_of_llm_calls_apart,
     keys_are_stored_as_digests,
     revocations_and_suspensions_persist,
     a_batch_keeps_the_first_of_repeated_ids_and_insertion_order,
@@ -198,6 +199,48 @@ async fn usage_groups_and_counts_denials(db: TestDb) {
         ),
         (20, 8, 10, 2)
     );
+}
+
+async fn usage_tells_the_routes_of_llm_calls_apart(db: TestDb) {
+    let ledger = Ledger::open(db.url()).unwrap();
+    let routes = [Some(true), Some(true), Some(false), None];
+    for (i, intercepted) in routes.into_iter().enumerate() {
+        let mut e = event(&format!("r{i}"), 5_000, "bot", "m", Outcome::Served, 1);
+        e.extra.clear();
+        if let Some(flag) = intercepted {
+            e.extra.insert("intercepted".into(), flag.into());
+        }
+        ledger.reserve().await.unwrap().record(e);
+    }
+    let mut tunnel = event("t", 5_000, "bot", "m", Outcome::Served, 0);
+    tunnel.kind = Kind::Egress;
+    tunnel
+        .extra
+        .insert("path".into(), r#"/x?"intercepted":true"#.into());
+    ledger.reserve().await.unwrap().record(tunnel);
+    ledger.flush().await.unwrap();
+    let rows = ledger
+        .usage(UsageQuery {
+            group_by: GroupBy::Route,
+            since_ms: 0,
+        })
+        .await
+        .unwrap();
+    let mut got: Vec<(String, u64)> = rows
+        .into_iter()
+        .map(|r| (r.key.unwrap_or_default(), r.requests))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("base_url".to_string(), 1),
+            ("egress".to_string(), 1),
+            ("intercepted".to_string(), 2),
+            ("recognised".to_string(), 1),
+        ]
+    );
+    assert_eq!(GroupBy::parse("route"), Some(GroupBy::Route));
 }
 
 async fn keys_are_stored_as_digests(db: TestDb) {
