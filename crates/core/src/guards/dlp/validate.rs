@@ -233,10 +233,23 @@ fn card_ok(s: &str) -> bool {
     {
         return false;
     }
-    if s.split([' ', '-']).any(|group| group.len() < 3) {
+    if !printed_grouping(s) {
         return false;
     }
     (13..=19).contains(&digits.len()) && luhn(&digits) && issuer_accepts(&digits)
+}
+
+/// Whether a number written in groups is grouped as cards are printed: fours (the last
+/// group shorter), or Amex and Diners' 4-6-5 and 4-6-4. Three numbers in a sentence that
+/// happen to pass Luhn (`34307 90881 67952`) are not grouped like a card.
+fn printed_grouping(s: &str) -> bool {
+    let groups: Vec<usize> = s.split([' ', '-']).map(str::len).collect();
+    match groups.as_slice() {
+        [_] => true,
+        [4, 6, 5] | [4, 6, 4] => true,
+        [rest @ .., last] => rest.iter().all(|&g| g == 4) && (1..=4).contains(last),
+        [] => false,
+    }
 }
 
 fn luhn(digits: &[u8]) -> bool {
