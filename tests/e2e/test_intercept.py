@@ -65,7 +65,7 @@ def with_interception(**extra):
     return edit
 
 
-def run_client(gw, which: str, mode: str = "json", prompt: str = "hello there", key: str = MAIN_KEY) -> dict:
+def run_client(gw, which: str, mode: str = "json", prompt: str = "hello there", key: str = MAIN_KEY, **env_extra) -> dict:
     """Runs CLIENT in a fresh interpreter with only the environment an operator would set."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(
@@ -77,6 +77,7 @@ def run_client(gw, which: str, mode: str = "json", prompt: str = "hello there", 
         ANTHROPIC_BASE_URL="https://api.anthropic.test",
         ANTHROPIC_API_KEY="sk-ant-agent-placeholder",
     )
+    env.update(env_extra)
     done = subprocess.run(
         [sys.executable, "-c", CLIENT, which, mode, prompt], env=env, capture_output=True, text=True, timeout=60
     )
@@ -136,6 +137,9 @@ def test_pass_credentials_sends_the_agents_own_provider_key(make_gateway, mock):
     gw = make_gateway(edit)
     run_client(gw, "openai")
     assert mock.requests()[-1]["headers"]["authorization"] == "Bearer sk-agent-placeholder"
+    # An agent that put its Airlock key where the provider key goes never sends it upstream.
+    run_client(gw, "openai", OPENAI_API_KEY=MAIN_KEY)
+    assert MAIN_KEY not in json.dumps(mock.requests()[-1]["headers"])
 
 
 def test_a_client_without_the_key_or_the_ca_is_refused_clearly(make_gateway):
@@ -154,3 +158,18 @@ def test_a_client_without_the_key_or_the_ca_is_refused_clearly(make_gateway):
     )
     assert untrusted.returncode == 60, untrusted.stderr  # curl: the certificate is not trusted
     assert "handshake" in gw.log_text() or "TLS" in gw.log_text()
+
+
+def test_plain_http_to_an_intercepted_host_goes_through_the_pipeline_too(make_gateway, mock):
+    import httpx2
+
+    gw = make_gateway(with_interception())
+    proxy = f"http://{MAIN_AGENT}:{MAIN_KEY}@{gw.config['listen']['egress']}"
+    with httpx2.Client(proxy=proxy, trust_env=False, timeout=10) as client:
+        res = client.post(
+            "http://api.openai.test/v1/chat/completions",
+            json={"model": "chat-upstream", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert res.status_code == 200 and res.json()["usage"]["total_tokens"] > 0, res.text
+    event = gw.event()
+    assert event["intercepted"] is True and event["target"] == "mock/chat-upstream" and event["operation"] == "chat.completions"

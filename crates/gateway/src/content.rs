@@ -2,10 +2,12 @@
 //! (recorded, redacted or refused), and replies read for instructions aimed at the agent.
 //! The findings go into the call's event; the secrets never do.
 
-use airlock_core::Denial;
 use airlock_core::config::Agent;
+use airlock_core::config::policy::DlpRules;
+use airlock_core::guards::dlp::Detectors;
 use airlock_core::guards::injection::{self, Hit};
 use airlock_core::guards::outbound::{self, Verdict};
+use airlock_core::{Denial, Reason};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -46,26 +48,39 @@ async fn body_guard(
     body: &Bytes,
     shape: Shape,
 ) -> Result<Option<Bytes>, Denial> {
-    let Some(rules) = agent.guards.dlp.clone() else {
+    let Some(rules) = &agent.guards.dlp else {
         return Ok(None);
     };
+    if std::str::from_utf8(body).is_err() {
+        // Not text: nothing a detector reads. Marked, so the ledger says it went unread.
+        let extra = &mut guard.call().extra;
+        extra.insert("dlp_unscanned".into(), "not_utf8".into());
+        return Ok(None);
+    }
     let detectors = guard.runtime().config.detectors.clone();
-    let owned = body.clone();
-    let scan = move || {
-        let Ok(text) = std::str::from_utf8(&owned) else {
-            return (Verdict::default(), None);
-        };
+    let scan = move |body: &[u8], rules: &DlpRules| {
+        // Checked above; a failure here is impossible and scans nothing.
+        let text = std::str::from_utf8(body).unwrap_or_default();
         match shape {
-            Shape::Json => outbound::json_body(&detectors, &rules, text),
-            Shape::Text => outbound::text_body(&detectors, &rules, text, "body"),
+            Shape::Json => outbound::json_body(&detectors, rules, text),
+            Shape::Text => outbound::text_body(&detectors, rules, text, "body"),
         }
     };
     let (verdict, redacted) = if body.len() < OFF_THREAD {
-        scan()
+        scan(body, rules)
     } else {
-        match tokio::task::spawn_blocking(scan).await {
+        let (owned, rules) = (body.clone(), rules.clone());
+        match tokio::task::spawn_blocking(move || scan(&owned, &rules)).await {
             Ok(done) => done,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => {
+                    return Err(Denial::new(
+                        Reason::UpstreamUnavailable,
+                        "Airlock is shutting down",
+                    ));
+                }
+            },
         }
     };
     judge(guard, &verdict)?;
@@ -120,10 +135,8 @@ pub fn tool_results(
     if !injection::may_carry_tool_results(body) {
         return Ok(());
     }
-    let Ok(items) = serde_json::from_str::<Value>(items) else {
-        return Ok(());
-    };
-    let hits = injection::scan_tool_results(&items, root);
+    let detectors = guard.runtime().config.detectors.clone();
+    let hits = injection::scan_tool_results(&detectors, items, root);
     let inbound = Inbound {
         denial: injection::denial(&hits, agent.guards.injection),
         hits,
@@ -134,8 +147,8 @@ pub fn tool_results(
 
 /// Reads a reply (a tool result, an MCP response, an A2A message or task) for injected
 /// instructions; `root` names it in paths.
-pub fn inbound(agent: &Agent, reply: &Value, root: &str) -> Inbound {
-    let hits = injection::scan(reply, root);
+pub fn inbound(detectors: &Detectors, agent: &Agent, reply: &Value, root: &str) -> Inbound {
+    let hits = injection::scan(detectors, reply, root);
     let denial = injection::denial(&hits, agent.guards.injection);
     if let Some(first) = hits.first() {
         tracing::warn!(rule = first.rule, path = %first.path, "a reply carries instructions aimed at the agent");

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use airlock_core::config::egress::CaFiles;
 use airlock_core::{Config, Event};
 use airlock_state::{Counters, EventSlot, Ledger, StoredKey, Suspension};
 use arc_swap::ArcSwap;
 
 use crate::alerts::{Alert, Alerts};
 use crate::controls::now_ms;
+use crate::egress::ca::Authority;
 use crate::identity::KeyRing;
 use crate::metrics::Metrics;
 use crate::upstream::{self, Client};
@@ -38,8 +40,9 @@ pub struct Gateway {
     /// Egress tunnels still open; shutdown waits for them to record their events.
     pub(crate) tunnels: tokio::sync::watch::Sender<usize>,
     pub(crate) admin_token: String,
-    /// The interception CA, read (or made) at start when `egress.intercept` is set.
-    pub(crate) ca: Option<Arc<crate::egress::ca::Authority>>,
+    /// The interception CA and the files it was read from: read (or made) at start when
+    /// `egress.intercept` is set, and again when a reload names other files.
+    ca: std::sync::Mutex<Option<(CaFiles, Arc<Authority>)>>,
     /// A rebuild of the counters from the ledger is running.
     pub(crate) rebuilding: AtomicBool,
     id_prefix: u32,
@@ -56,20 +59,11 @@ impl Gateway {
     ) -> Arc<Gateway> {
         let keys = KeyRing::build(&config, &stored_keys, now_ms());
         let upstream = upstream::client();
-        let ca = config.egress.ca.as_ref().and_then(|files| {
-            match crate::egress::ca::Authority::open(files) {
-                Ok((ca, made)) => {
-                    if made {
-                        tracing::info!(cert = %files.cert, key = %files.key, "made a new interception CA: agents must trust its certificate (see `airlock ca init`)");
-                    }
-                    Some(Arc::new(ca))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the interception CA could not be loaded: intercepted hosts are refused");
-                    None
-                }
-            }
-        });
+        let ca = config
+            .egress
+            .ca
+            .as_ref()
+            .and_then(|files| open_ca(files).ok().map(|ca| (files.clone(), ca)));
         let mut prefix = [0u8; 4];
         getrandom::fill(&mut prefix).expect("the OS random source is available");
         Arc::new(Gateway {
@@ -88,11 +82,28 @@ impl Gateway {
             tunnels: tokio::sync::watch::Sender::new(0),
             upstream,
             admin_token,
-            ca,
+            ca: std::sync::Mutex::new(ca),
             rebuilding: AtomicBool::new(false),
             id_prefix: u32::from_le_bytes(prefix),
             id_counter: AtomicU64::new(0),
         })
+    }
+
+    /// The interception CA for `files`: the one already read, or those files read now (a
+    /// reload named other ones), on the blocking pool.
+    pub(crate) async fn authority(&self, files: &CaFiles) -> Result<Arc<Authority>, String> {
+        let lock = || self.ca.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((loaded, ca)) = lock().as_ref()
+            && loaded == files
+        {
+            return Ok(ca.clone());
+        }
+        let wanted = files.clone();
+        let ca = tokio::task::spawn_blocking(move || open_ca(&wanted))
+            .await
+            .map_err(|e| e.to_string())??;
+        *lock() = Some((files.clone(), ca.clone()));
+        Ok(ca)
     }
 
     pub fn runtime(&self) -> Arc<Runtime> {
@@ -186,5 +197,21 @@ impl Gateway {
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+}
+
+/// Reads (or first makes) the CA in `files`, saying so in the log; a failure is logged too.
+fn open_ca(files: &CaFiles) -> Result<Arc<Authority>, String> {
+    match Authority::open(files) {
+        Ok((ca, made)) => {
+            if made {
+                tracing::info!(cert = %files.cert, key = %files.key, "made a new interception CA: agents must trust its certificate (see `airlock ca init`)");
+            }
+            Ok(Arc::new(ca))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the interception CA could not be loaded: intercepted hosts are refused");
+            Err(e)
+        }
     }
 }

@@ -50,7 +50,9 @@ pub fn scan(detectors: &Detectors, body: &str) -> Vec<Located> {
         walk.at == body.len()
     };
     if !whole {
-        return findings
+        // Not JSON after all: backslashes are not escapes, so the text is read as it is.
+        return detectors
+            .scan(body)
             .into_iter()
             .map(|finding| Located {
                 span: finding.start..finding.end,
@@ -64,24 +66,38 @@ pub fn scan(detectors: &Detectors, body: &str) -> Vec<Located> {
 }
 
 /// `body` with each located span replaced by `[REDACTED:<detector>]`, quoted where it
-/// replaces a number. Overlapping spans become one placeholder.
+/// replaces a number. Overlapping spans become one placeholder covering them all, named
+/// after the first; spans not on `char` boundaries are left alone.
 pub fn redact(body: &str, located: &[&Located]) -> String {
-    let mut spans: Vec<&&Located> = located.iter().collect();
+    let mut spans: Vec<&&Located> = located
+        .iter()
+        .filter(|l| {
+            l.span.start < l.span.end
+                && l.span.end <= body.len()
+                && body.is_char_boundary(l.span.start)
+                && body.is_char_boundary(l.span.end)
+        })
+        .collect();
     spans.sort_by_key(|l| (l.span.start, std::cmp::Reverse(l.span.end)));
     let mut out = String::with_capacity(body.len());
     let mut at = 0;
-    for l in spans {
-        if l.span.start < at {
-            continue;
+    let mut i = 0;
+    while i < spans.len() {
+        let first = spans[i];
+        let mut end = first.span.end;
+        i += 1;
+        while i < spans.len() && spans[i].span.start < end {
+            end = end.max(spans[i].span.end);
+            i += 1;
         }
-        out.push_str(&body[at..l.span.start]);
-        let q = if l.quote { "\"" } else { "" };
+        out.push_str(&body[at..first.span.start]);
+        let q = if first.quote { "\"" } else { "" };
         out.push_str(q);
         out.push_str("[REDACTED:");
-        out.push_str(&l.finding.detector);
+        out.push_str(&first.finding.detector);
         out.push(']');
         out.push_str(q);
-        at = l.span.end;
+        at = end;
     }
     out.push_str(&body[at..]);
     out
@@ -143,6 +159,8 @@ fn decode_escape(e: &[u8]) -> char {
         [_, b'n'] => '\n',
         [_, b't'] => '\t',
         [_, b'r'] => '\r',
+        // A backspace or form feed separates words as a space does.
+        [_, b'b' | b'f'] => ' ',
         [_, b'u', ..] if e.len() == 12 => {
             let high = hex4(e, 2).unwrap_or(0);
             let low = hex4(e, 8).unwrap_or(0);
@@ -249,11 +267,18 @@ impl Walk<'_> {
     /// whole. Says whether anything was found in it.
     fn place(&mut self, token: Range<usize>, path: &Path, whole: Option<Range<usize>>) -> bool {
         let mut placed = false;
-        while let Some(f) = self.findings.get(self.next) {
-            if f.start >= token.end {
-                break;
-            }
+        let findings = self.findings;
+        // A finding that runs on past this token is placed in the next ones too.
+        while findings
+            .get(self.next)
+            .is_some_and(|f| f.end <= token.start)
+        {
             self.next += 1;
+        }
+        for f in findings[self.next..]
+            .iter()
+            .take_while(|f| f.start < token.end)
+        {
             if f.end <= token.start {
                 continue;
             }

@@ -132,7 +132,7 @@ pub fn text_body(
     path: &str,
 ) -> (Verdict, Option<String>) {
     let mut verdict = Verdict::default();
-    let redacted = guard_str(detectors, rules, text, path, &mut verdict.seen);
+    let redacted = guard_str(detectors, rules, text, &path, &mut verdict.seen);
     let body = redacted.filter(|_| verdict.denial().is_none());
     (verdict, body)
 }
@@ -168,14 +168,15 @@ fn walk(
     }
     match value {
         Value::String(s) => {
-            if let Some(redacted) = guard_str(detectors, rules, s, &path.to_string(), seen) {
+            if let Some(redacted) = guard_str(detectors, rules, s, path, seen) {
                 *s = redacted;
             }
         }
-        // A card number sent as a JSON number is still a card number.
-        Value::Number(n) => {
+        // A card or phone number sent as a JSON number is still one; shorter numbers
+        // cannot be either.
+        Value::Number(n) if n.as_u64().is_some_and(|v| v >= 1_000_000) => {
             let text = n.to_string();
-            if let Some(redacted) = guard_str(detectors, rules, &text, &path.to_string(), seen) {
+            if let Some(redacted) = guard_str(detectors, rules, &text, path, seen) {
                 *value = Value::String(redacted);
             }
         }
@@ -193,29 +194,30 @@ fn walk(
                 path.pop();
             }
         }
-        Value::Bool(_) | Value::Null => {}
+        Value::Number(_) | Value::Bool(_) | Value::Null => {}
     }
 }
 
-/// Scans one string, records what it finds at `path`; the redacted string when any
-/// finding is to be redacted.
+/// Scans one string, records what it finds at `path` (written out only then); the
+/// redacted string when any finding is to be redacted.
 fn guard_str(
     detectors: &Detectors,
     rules: &DlpRules,
     text: &str,
-    path: &str,
+    path: &dyn std::fmt::Display,
     seen: &mut Vec<Seen>,
 ) -> Option<String> {
     let findings = detectors.scan(text);
     if findings.is_empty() {
         return None;
     }
+    let path = path.to_string();
     let mut redact = Vec::new();
     for f in findings {
         let action = rules.action(&f.detector);
         seen.push(Seen {
             detector: f.detector.clone(),
-            path: path.to_owned(),
+            path: path.clone(),
             action,
             confidence: f.confidence,
         });

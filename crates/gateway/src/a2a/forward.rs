@@ -175,7 +175,8 @@ fn pass_down(from: &HeaderMap, to: &mut HeaderMap) {
 fn read_reply(guard: &mut CallGuard, message: &Value) -> Option<Denial> {
     let agent = guard.call().agent.clone()?;
     let result = message.get("result")?;
-    let inbound = content::inbound(&agent, result, "result");
+    let detectors = guard.runtime().config.detectors.clone();
+    let inbound = content::inbound(&detectors, &agent, result, "result");
     inbound.record(guard);
     inbound.denial
 }

@@ -53,7 +53,8 @@ pub fn generate(name: &str) -> Result<NewCa, rcgen::Error> {
 pub struct Authority {
     issuer: Issuer<'static, KeyPair>,
     cert: CertificateDer<'static>,
-    leaves: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    /// Per host: the TLS config with its leaf, and when the leaf expires.
+    leaves: Mutex<HashMap<String, (OffsetDateTime, Arc<ServerConfig>)>>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -65,6 +66,8 @@ impl std::fmt::Debug for Authority {
 /// Leaves live a month: long for a process, short for a leaked one. Their clock starts a
 /// day back so a client whose clock lags still accepts them.
 const LEAF_DAYS: i64 = 30;
+/// A leaf this close to expiring is replaced before it is served again.
+const RENEW_DAYS: i64 = 7;
 
 impl Authority {
     /// The CA in `files`, made there first when neither file exists (the key readable by
@@ -109,18 +112,26 @@ impl Authority {
 
     /// The TLS server config for `host`: a leaf for it signed by the CA, then the CA, and
     /// ALPN for HTTP/2 and HTTP/1.1. Issued once per host and kept (the hosts are the few
-    /// listed in `egress.intercept`).
+    /// listed in `egress.intercept`), and issued again a week before it expires.
     pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, String> {
+        let now = OffsetDateTime::now_utc();
         let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(config) = leaves.get(host) {
+        if let Some((expires, config)) = leaves.get(host)
+            && *expires - now > Duration::days(RENEW_DAYS)
+        {
             return Ok(config.clone());
         }
-        let config = Arc::new(self.issue(host)?);
-        leaves.insert(host.to_owned(), config.clone());
+        let (expires, config) = self.issue(host, now)?;
+        let config = Arc::new(config);
+        leaves.insert(host.to_owned(), (expires, config.clone()));
         Ok(config)
     }
 
-    fn issue(&self, host: &str) -> Result<ServerConfig, String> {
+    fn issue(
+        &self,
+        host: &str,
+        now: OffsetDateTime,
+    ) -> Result<(OffsetDateTime, ServerConfig), String> {
         let fail = |e: &dyn std::fmt::Display| format!("no certificate for `{host}`: {e}");
         let key = KeyPair::generate().map_err(|e| fail(&e))?;
         // A name or an address, as the agent asked for it.
@@ -130,7 +141,6 @@ impl Authority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
-        let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::days(1);
         params.not_after = now + Duration::days(LEAF_DAYS);
         let leaf = params.signed_by(&key, &self.issuer).map_err(|e| fail(&e))?;
@@ -144,7 +154,7 @@ impl Authority {
                 .with_single_cert(chain, private)
                 .map_err(|e| fail(&e))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(config)
+        Ok((params.not_after, config))
     }
 }
 

@@ -2,6 +2,7 @@
 //! their own to the checked address, in origin form, the answer streamed back.
 
 use http::{HeaderMap, HeaderValue, Request, Response, Uri, header};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -11,7 +12,7 @@ use tokio::net::TcpStream;
 use airlock_core::{Denial, Reason};
 
 use crate::content;
-use crate::http::{Body, content_length, full, read_body, unread};
+use crate::http::{Body, content_length, content_type, full, read_body, unread};
 use crate::llm::meter::{MeteredBody, Tap};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -32,38 +33,43 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
 }
 
 /// The body as it is to leave. It streams through untouched unless the agent has DLP rules
-/// and it is text; then it is read whole (up to `limits.max_body`), guarded, and maybe
-/// redacted. A compressed body cannot be read and passes, marked `dlp_unscanned`.
+/// and it is declared text (JSON, `text/*`, XML, a form); then it is read whole (up to
+/// `limits.max_body`), guarded, and maybe redacted. A compressed body, or one of no
+/// declared type, cannot be read as text and passes, marked `dlp_unscanned`.
 async fn guarded_body(
     guard: &mut CallGuard,
     headers: &mut HeaderMap,
     body: Incoming,
 ) -> Result<Body, Denial> {
     let agent = guard.call().agent.clone();
+    let streamed = |body: Incoming| Ok(body.map_err(Into::into).boxed_unsync());
     let Some(agent) = agent.filter(|a| a.guards.dlp.is_some()) else {
-        return Ok(body.map_err(Into::into).boxed_unsync());
+        return streamed(body);
     };
-    if headers.contains_key(header::CONTENT_ENCODING) {
+    if body.is_end_stream() {
+        return streamed(body);
+    }
+    let essence = content_type(headers);
+    let unread_as = match essence.as_deref() {
+        _ if headers.contains_key(header::CONTENT_ENCODING) => Some("content-encoding"),
+        None => Some("no-content-type"),
+        Some(_) => None,
+    };
+    if let Some(why) = unread_as {
         guard
             .call()
             .extra
-            .insert("dlp_unscanned".into(), json!("content-encoding"));
-        return Ok(body.map_err(Into::into).boxed_unsync());
+            .insert("dlp_unscanned".into(), json!(why));
+        return streamed(body);
     }
-    let essence = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let essence = essence.unwrap_or_default();
     let json = essence == "application/json" || essence.ends_with("+json");
     let textual = json
-        || essence.is_empty()
         || essence.starts_with("text/")
         || essence == "application/x-www-form-urlencoded"
         || essence.ends_with("xml");
     if !textual {
-        return Ok(body.map_err(Into::into).boxed_unsync());
+        return streamed(body);
     }
     let limit = guard.runtime().config.limits.max_body;
     let bytes = read_body(body, content_length(headers), limit)

@@ -27,6 +27,9 @@ use crate::identity::proxy_key;
 use crate::llm::{self, Entry};
 use crate::pipeline::{CallGuard, Ending};
 
+/// A client that opened the tunnel but does not finish its TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What every request inside one intercepted connection shares.
 pub struct Interception {
     /// The agent's Airlock key from the `CONNECT`: each request is identified with it
@@ -36,7 +39,8 @@ pub struct Interception {
     pub rule: Intercept,
 }
 
-/// Answers a `CONNECT` to an intercepted host.
+/// Answers a `CONNECT` to an intercepted host, or a plain-HTTP request to one (which needs
+/// no TLS ended: it goes through the pipeline as it is).
 pub async fn open(
     gateway: Arc<Gateway>,
     req: Request<Incoming>,
@@ -45,29 +49,55 @@ pub async fn open(
     rule: Intercept,
 ) -> Response<Body> {
     let runtime = gateway.runtime();
+    let operation = req.method().to_string();
     let key = proxy_key(req.headers());
     let Some((key, agent)) = key.and_then(|k| runtime.keys.identify(&k).map(|a| (k, a))) else {
         let d = Denial::new(
             Reason::Unauthorized,
             "the proxy needs the agent's Airlock key: Proxy-Authorization Basic with the key as password (HTTPS_PROXY=http://agent:KEY@host:port)",
         );
-        return refuse(&gateway, req.headers(), &host, port, None, d).await;
+        return refuse(&gateway, &operation, req.headers(), &host, port, None, d).await;
     };
     if let Err(d) = decide(&runtime.config, &agent, &host, port) {
-        return refuse(&gateway, req.headers(), &host, port, Some(agent), d).await;
+        return refuse(
+            &gateway,
+            &operation,
+            req.headers(),
+            &host,
+            port,
+            Some(agent),
+            d,
+        )
+        .await;
     }
-    let tls = match gateway.ca.as_ref().map(|ca| ca.server_config(&host)) {
-        Some(Ok(config)) => config,
-        Some(Err(e)) => {
-            let d = Denial::new(Reason::UpstreamUnavailable, e);
-            return refuse(&gateway, req.headers(), &host, port, Some(agent), d).await;
-        }
-        None => {
+    if req.method() != http::Method::CONNECT {
+        let interception = Arc::new(Interception { key, host, rule });
+        return llm::handle(gateway, req, Entry::Intercepted(interception)).await;
+    }
+    let tls = match &runtime.config.egress.ca {
+        Some(files) => gateway
+            .authority(files)
+            .await
+            .and_then(|ca| ca.server_config(&host)),
+        None => Err("no egress.ca is configured".to_owned()),
+    };
+    let tls = match tls {
+        Ok(config) => config,
+        Err(e) => {
             let d = Denial::new(
                 Reason::UpstreamUnavailable,
-                "the interception CA could not be loaded (see Airlock's log); `airlock ca init` makes one",
+                format!("the interception CA is not usable ({e}); `airlock ca init` makes one"),
             );
-            return refuse(&gateway, req.headers(), &host, port, Some(agent), d).await;
+            return refuse(
+                &gateway,
+                &operation,
+                req.headers(),
+                &host,
+                port,
+                Some(agent),
+                d,
+            )
+            .await;
         }
     };
     let interception = Arc::new(Interception { key, host, rule });
@@ -78,9 +108,14 @@ pub async fn open(
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;
         };
-        let stream = match TlsAcceptor::from(tls).accept(TokioIo::new(upgraded)).await {
-            Ok(s) => s,
-            Err(e) => {
+        let accept = TlsAcceptor::from(tls).accept(TokioIo::new(upgraded));
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+            Ok(Ok(s)) => s,
+            Err(_) => {
+                tracing::debug!(agent = %agent.id, "an intercepted connection sent no TLS handshake in time");
+                return;
+            }
+            Ok(Err(e)) => {
                 tracing::warn!(
                     agent = %agent.id,
                     host = %interception.host,
@@ -117,16 +152,17 @@ pub async fn open(
     Response::new(full(Bytes::new()))
 }
 
-/// A refused `CONNECT`: recorded like any egress refusal.
+/// A refused request to an intercepted host: recorded like any egress refusal.
 async fn refuse(
     gateway: &Arc<Gateway>,
+    operation: &str,
     headers: &HeaderMap,
     host: &str,
     port: u16,
     agent: Option<Arc<Agent>>,
     d: Denial,
 ) -> Response<Body> {
-    let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, "CONNECT", headers).await;
+    let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, operation, headers).await;
     let call = guard.call();
     call.agent = agent;
     call.host = Some(host.to_owned());

@@ -56,21 +56,19 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         );
         return refusal(&d);
     };
-    if req.method() == Method::CONNECT {
-        let name = match parse_host(&host) {
-            Host::Name(n) => n,
-            Host::Ip(ip) => ip.to_string(),
-        };
-        let rule = gateway
-            .runtime()
-            .config
-            .egress
-            .intercept
-            .get(&name)
-            .cloned();
-        if let Some(rule) = rule {
-            return intercept::open(gateway, req, name, port, rule).await;
-        }
+    let name = match parse_host(&host) {
+        Host::Name(n) => n,
+        Host::Ip(ip) => ip.to_string(),
+    };
+    let rule = gateway
+        .runtime()
+        .config
+        .egress
+        .intercept
+        .get(&name)
+        .cloned();
+    if let Some(rule) = rule {
+        return intercept::open(gateway, req, name, port, rule).await;
     }
     let operation = req.method().to_string();
     let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, &operation, req.headers()).await;

@@ -25,7 +25,7 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 pub use crate::egress::Interception;
 use crate::gateway::Gateway;
-use crate::http::{Body, content_length, json_response, read_body, unread};
+use crate::http::{Body, content_length, content_type, json_response, read_body, unread};
 use crate::pipeline::{CallGuard, Ending, decide_model};
 use crate::upstream::is_forwardable_response_header;
 use classify::{Api, LlmRequest};
@@ -118,21 +118,14 @@ async fn serve(
         }
     };
 
-    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-        let essence = ct
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(Denial::new(
-                Reason::BadRequest,
-                format!("unsupported content type `{essence}`: send application/json"),
-            ));
-        }
+    if let Some(essence) = content_type(&parts.headers)
+        && essence != "application/json"
+        && !essence.ends_with("+json")
+    {
+        return Err(Denial::new(
+            Reason::BadRequest,
+            format!("unsupported content type `{essence}`: send application/json"),
+        ));
     }
     let limit = guard.runtime().config.limits.max_body;
     let body = read_body(body, content_length(&parts.headers), limit)
@@ -220,7 +213,11 @@ async fn serve(
     });
     controls::admit(guard, &agent, fingerprint, estimate).await?;
 
-    let own_credentials = matches!(entry, Entry::Intercepted(i) if i.rule.pass_credentials);
+    // The agent's own provider key goes upstream, unless what it sent is an Airlock key
+    // (one agent setup puts it in OPENAI_API_KEY): that never leaves for a provider.
+    let own_credentials = matches!(entry, Entry::Intercepted(i) if i.rule.pass_credentials)
+        && crate::identity::presented_key(&parts.headers)
+            .is_none_or(|k| runtime.keys.identify(k).is_none());
     let response =
         forward::forward(guard, &request, &parts.headers, &usable, own_credentials).await?;
     let status = response.status().as_u16();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use airlock_core::Reason;
 use airlock_core::config::Agent;
 use airlock_core::config::mcp::McpServer;
+use airlock_core::guards::dlp::Detectors;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -85,6 +86,7 @@ pub async fn forward(
     let session = ctx.session.clone();
     let server_name = server.name.clone();
     let agent = ctx.agent.clone();
+    let detectors = ctx.config.detectors.clone();
     let mut meter = meter;
     tokio::spawn(async move {
         let (mut next, mut answer) = (first, early);
@@ -98,7 +100,7 @@ pub async fn forward(
                     if msg.get("id").is_some() && msg.get("method").is_some() {
                         session.refuse(&link, &msg, "the agent's stream for this call is closed");
                     }
-                } else if let Some(why) = watch_request(&agent, &msg, &mut meter) {
+                } else if let Some(why) = watch_request(&detectors, &agent, &msg, &mut meter) {
                     session.refuse(&link, &msg, &why);
                 } else if let Some(out) = session.relay(&server_name, &link, msg) {
                     // `relay` passes on requests (with our id) and notifications (no id).
@@ -136,13 +138,18 @@ pub async fn forward(
 /// system prompt, an elicitation's message — for injected instructions: a server that
 /// cannot put them in a result may try there. Records the hits in the call's event; under
 /// `block`, the reason the request is refused instead of relayed.
-fn watch_request(agent: &Agent, msg: &Value, meter: &mut Option<CallGuard>) -> Option<String> {
+fn watch_request(
+    detectors: &Detectors,
+    agent: &Agent,
+    msg: &Value,
+    meter: &mut Option<CallGuard>,
+) -> Option<String> {
     let method = msg.get("method")?.as_str()?;
     if msg.get("id").is_none() || !matches!(method, "sampling/createMessage" | "elicitation/create")
     {
         return None;
     }
-    let inbound = content::inbound(agent, &msg["params"], method);
+    let inbound = content::inbound(detectors, agent, &msg["params"], method);
     if let Some(guard) = meter {
         inbound.record(guard);
     }
@@ -207,7 +214,17 @@ async fn drive(
         }
     }
     let is_error = message["result"]["isError"].as_bool() == Some(true);
-    let inbound = content::inbound(&ctx.agent, &message["result"], "result");
+    // Only metered calls are watched: an unrecorded block would be a silent one.
+    let inbound = if matches!(method, "tools/call" | "prompts/get" | "resources/read") {
+        content::inbound(
+            &ctx.config.detectors,
+            &ctx.agent,
+            &message["result"],
+            "result",
+        )
+    } else {
+        Inbound::none()
+    };
     if let Some(d) = &inbound.denial {
         return Answer {
             message: jsonrpc::denial(Some(id), d),

@@ -124,3 +124,53 @@ fn unicode_escapes_around_a_finding_stay_intact() {
     let (_, out) = redacted(body);
     assert_eq!(out["t"], "café 😀 [REDACTED:email] été");
 }
+
+fn custom(patterns: &[(&str, &str)]) -> Detectors {
+    let custom: Vec<_> = patterns
+        .iter()
+        .map(|(id, pattern)| super::super::dlp::CustomDetector {
+            id: (*id).into(),
+            pattern: (*pattern).into(),
+            validator: None,
+        })
+        .collect();
+    Detectors::new(&custom).unwrap()
+}
+
+#[test]
+fn overlapping_findings_become_one_placeholder_covering_both() {
+    let d = custom(&[("left", "AAA-BBB"), ("right", "BBB-CCC-DDD")]);
+    let body = r#"{"t": "x AAA-BBB-CCC-DDD y"}"#;
+    let located = scan(&d, body);
+    let all: Vec<&Located> = located.iter().collect();
+    let out: Value = serde_json::from_str(&redact(body, &all)).unwrap();
+    assert_eq!(out["t"], "x [REDACTED:left] y", "nothing of either is left");
+}
+
+#[test]
+fn a_finding_across_tokens_is_redacted_in_each() {
+    let d = custom(&[("pair", r#"secret-one", "secret-two"#)]);
+    let body = r#"{"a": ["secret-one", "secret-two"]}"#;
+    let located = scan(&d, body);
+    let paths: Vec<&str> = located.iter().map(|l| l.path.as_str()).collect();
+    assert_eq!(paths, ["a[0]", "a[1]"]);
+    let all: Vec<&Located> = located.iter().collect();
+    let out: Value = serde_json::from_str(&redact(body, &all)).unwrap();
+    assert_eq!(out, json!({"a": ["[REDACTED:pair]", "[REDACTED:pair]"]}));
+}
+
+#[test]
+fn a_form_feed_or_backspace_still_separates_words() {
+    let body = json!({"t": "key:\u{c}AKIAIOSFODNN7EXAMPLE"}).to_string();
+    assert!(body.contains("\\f"), "{body}");
+    let (located, _) = redacted(&body);
+    assert_eq!(&*located[0].finding.detector, "aws_access_key");
+}
+
+#[test]
+fn text_with_backslashes_is_read_as_it_is() {
+    let text = r"C:\u0041 mail bob.smith@example.com";
+    let located = scan(&detectors(), text);
+    assert_eq!(located.len(), 1);
+    assert_eq!(&text[located[0].span.clone()], "bob.smith@example.com");
+}

@@ -82,6 +82,22 @@ fn leaves_are_issued_once_per_host() {
 }
 
 #[test]
+fn a_leaf_near_its_end_is_issued_again() {
+    let (ca, pem) = authority();
+    let first = ca.server_config("api.openai.test").unwrap();
+    // As if the leaf had been issued 25 days ago: 5 days left, under the renewal margin.
+    ca.leaves
+        .lock()
+        .unwrap()
+        .get_mut("api.openai.test")
+        .unwrap()
+        .0 = OffsetDateTime::now_utc() + Duration::days(5);
+    let renewed = ca.server_config("api.openai.test").unwrap();
+    assert!(!Arc::ptr_eq(&first, &renewed));
+    handshake(renewed, &pem, "api.openai.test").unwrap();
+}
+
+#[test]
 fn broken_ca_files_are_clear_errors() {
     let ca = generate("x").unwrap();
     assert!(
