@@ -13,14 +13,16 @@ use serde_json::Value;
 
 use crate::pipeline::CallGuard;
 
-/// Guards a JSON body. `Ok(Some(body))` is the redacted body to send instead; `Ok(None)`
-/// sends the original (nothing found, or only `monitor` findings, or no DLP for this agent).
+/// Guards a JSON body, or only its member `within` (`""`: all of it). `Ok(Some(body))` is
+/// the redacted body to send instead; `Ok(None)` sends the original (nothing found, or only
+/// `monitor` findings, or no DLP for this agent).
 pub async fn json_body(
     guard: &mut CallGuard,
     agent: &Agent,
     body: &Bytes,
+    within: &'static str,
 ) -> Result<Option<Bytes>, Denial> {
-    body_guard(guard, agent, body, Shape::Json).await
+    body_guard(guard, agent, body, Shape::Json { within }).await
 }
 
 /// Guards a body that is text but not JSON; non-UTF-8 bodies are not read.
@@ -34,7 +36,7 @@ pub async fn text_body(
 
 #[derive(Clone, Copy)]
 enum Shape {
-    Json,
+    Json { within: &'static str },
     Text,
 }
 
@@ -62,7 +64,7 @@ async fn body_guard(
         // Checked above; a failure here is impossible and scans nothing.
         let text = std::str::from_utf8(body).unwrap_or_default();
         match shape {
-            Shape::Json => outbound::json_body(&detectors, rules, text),
+            Shape::Json { within } => outbound::json_body(&detectors, rules, text, within),
             Shape::Text => outbound::text_body(&detectors, rules, text, "body"),
         }
     };

@@ -98,10 +98,24 @@ fn describe(detector: &str) -> &'static str {
     }
 }
 
-/// Guards a JSON body given as text. Returns the verdict and, when something is to be
-/// redacted (and nothing blocks), the body to send instead.
-pub fn json_body(detectors: &Detectors, rules: &DlpRules, body: &str) -> (Verdict, Option<String>) {
-    let located = json::scan(detectors, body);
+/// Guards a JSON body given as text, or only its member `within` (`"params"` of a
+/// JSON-RPC envelope, whose `id` must come back as it went; `""` for all of it). Returns
+/// the verdict and, when something is to be redacted (and nothing blocks), the body to
+/// send instead.
+pub fn json_body(
+    detectors: &Detectors,
+    rules: &DlpRules,
+    body: &str,
+    within: &str,
+) -> (Verdict, Option<String>) {
+    let mut located = json::scan(detectors, body);
+    if !within.is_empty() {
+        located.retain(|l| {
+            l.path
+                .strip_prefix(within)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        });
+    }
     let verdict = Verdict {
         seen: located
             .iter()

@@ -177,8 +177,8 @@ async fn rpc(
             .fingerprint
             .then(|| fingerprint(&agent.id, Kind::A2a, &remote.name, &method, Some(&params)));
         controls::admit(&mut guard, &agent, fp, Estimate::default()).await?;
-        // Message parts leave redacted, or not at all; the rest goes byte for byte.
-        content::json_body(&mut guard, &agent, &body).await
+        // Message parts leave redacted, or not at all; the envelope goes byte for byte.
+        content::json_body(&mut guard, &agent, &body, "params").await
     }
     .await;
     let body = match admitted {

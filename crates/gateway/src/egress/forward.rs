@@ -76,7 +76,7 @@ async fn guarded_body(
         .await
         .map_err(|e| unread(e, limit))?;
     let redacted = if json {
-        content::json_body(guard, &agent, &bytes).await?
+        content::json_body(guard, &agent, &bytes, "").await?
     } else {
         content::text_body(guard, &agent, &bytes).await?
     };

@@ -182,7 +182,7 @@ async fn serve(
 
     // The content guard sees the prompt before anything is reserved for it; a redacted
     // prompt is what gets estimated, fingerprinted and sent.
-    let mut request = match content::json_body(guard, &agent, request.original()).await? {
+    let mut request = match content::json_body(guard, &agent, request.original(), "").await? {
         Some(redacted) => LlmRequest::classify(api, redacted)?,
         None => request,
     };

@@ -25,7 +25,7 @@ const PROMPT: &str = r#"{"model":"m","messages":[{"role":"user","content":"key A
 #[test]
 fn redact_replaces_and_monitor_only_records() {
     let r = rules(DlpAction::Redact, &[("email", DlpAction::Monitor)]);
-    let (verdict, body) = json_body(&detectors(), &r, PROMPT);
+    let (verdict, body) = json_body(&detectors(), &r, PROMPT, "");
     let body = body.expect("something is redacted");
     assert!(body.contains("[REDACTED:aws_access_key]"));
     assert!(
@@ -54,7 +54,7 @@ fn redact_replaces_and_monitor_only_records() {
 #[test]
 fn block_names_the_detector_not_the_secret() {
     let r = rules(DlpAction::Monitor, &[("aws_access_key", DlpAction::Block)]);
-    let (verdict, body) = json_body(&detectors(), &r, PROMPT);
+    let (verdict, body) = json_body(&detectors(), &r, PROMPT, "");
     assert!(body.is_none(), "a blocked body is never rewritten");
     let denial = verdict.denial().unwrap();
     assert_eq!(denial.reason, Reason::DlpBlocked);
@@ -67,7 +67,7 @@ fn block_names_the_detector_not_the_secret() {
 fn monitor_mode_turns_every_action_into_monitor() {
     let mut r = rules(DlpAction::Block, &[]);
     r.mode = GuardMode::Monitor;
-    let (verdict, body) = json_body(&detectors(), &r, PROMPT);
+    let (verdict, body) = json_body(&detectors(), &r, PROMPT, "");
     assert!(body.is_none() && verdict.denial().is_none());
     assert_eq!(verdict.seen.len(), 2);
 }
@@ -104,4 +104,21 @@ fn plain_text_bodies_are_guarded_too() {
     );
     assert_eq!(&*verdict.seen[0].detector, "github_token");
     assert_eq!(body.unwrap(), "token=[REDACTED:github_token]");
+}
+
+#[test]
+fn only_the_member_asked_for_is_guarded() {
+    let body =
+        r#"{"jsonrpc":"2.0","id":4111111111111111,"params":{"text":"card 4111 1111 1111 1111"}}"#;
+    let (verdict, redacted) =
+        json_body(&detectors(), &rules(DlpAction::Redact, &[]), body, "params");
+    assert_eq!(verdict.seen.len(), 1);
+    assert_eq!(verdict.seen[0].path, "params.text");
+    let out: serde_json::Value = serde_json::from_str(&redacted.unwrap()).unwrap();
+    assert_eq!(
+        out["id"],
+        json!(4111111111111111u64),
+        "the envelope's id comes back as it went"
+    );
+    assert_eq!(out["params"]["text"], "card [REDACTED:payment_card]");
 }
