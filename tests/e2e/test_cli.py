@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -88,6 +90,14 @@ def test_usage_command_reads_the_ledger_as_a_table_and_as_json(gateway, airlock_
     assert by_key["gpt-e2e"]["requests"] == 1
     assert by_key["embed-e2e"]["requests"] == 1
     assert by_key["embed-e2e"]["input_tokens"] == 1
+
+    as_csv = run(airlock_bin, *args, "--format", "csv", env=gateway.env())
+    assert as_csv.returncode == 0, as_csv.stderr
+    parsed = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert {r["model"]: int(r["requests"]) for r in parsed} == {"gpt-e2e": 1, "embed-e2e": 1}
+    gpt = next(r for r in parsed if r["model"] == "gpt-e2e")
+    assert int(gpt["cost_nanos"]) == by_key["gpt-e2e"]["cost_nanos"]
+    assert as_json.stdout == run(airlock_bin, *args, "--format", "json", env=gateway.env()).stdout
 
     by_agent = run(airlock_bin, "usage", "--config", str(gateway.config_path), "--since", "1h", "--by", "agent", "--json", env=gateway.env())
     doc = json.loads(by_agent.stdout)

@@ -66,8 +66,11 @@ enum Command {
         /// agent, model, team, kind, provider or route (base_url, intercepted, recognised).
         #[arg(long, default_value = "agent")]
         by: String,
-        /// Print JSON rows instead of a table.
-        #[arg(long)]
+        /// table (default), json (the admin API's `/api/usage` shape) or csv.
+        #[arg(long, value_enum, default_value_t = commands::usage::Format::Table)]
+        format: commands::usage::Format,
+        /// The same as `--format json`.
+        #[arg(long, hide = true)]
         json: bool,
     },
 }
@@ -177,8 +180,16 @@ fn main() -> ExitCode {
             config,
             since,
             by,
+            format,
             json,
-        } => commands::usage::run(config, &since, &by, json),
+        } => {
+            let format = if json {
+                commands::usage::Format::Json
+            } else {
+                format
+            };
+            commands::usage::run(config, &since, &by, format)
+        }
     };
     match result {
         Ok(code) => code,

@@ -5,13 +5,26 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use airlock_core::config::redact_url;
 use airlock_core::config::units::parse_span;
 use airlock_core::money::format_usd;
-use airlock_state::{GroupBy, Ledger, UsageQuery};
+use airlock_state::{GroupBy, Ledger, UsageQuery, UsageRow};
 use anyhow::{Context, anyhow};
 use comfy_table::Table;
 
 use super::load_config;
 
-pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow::Result<ExitCode> {
+/// How `airlock usage` prints its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+pub fn run(
+    config: Option<PathBuf>,
+    since: &str,
+    by: &str,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let config = load_config(config.as_deref())?;
     let group_by = GroupBy::parse(by)
         .ok_or_else(|| anyhow!("--by must be agent, model, team, kind, provider or route"))?;
@@ -33,14 +46,55 @@ pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow
             .context("ledger query failed")
     })?;
 
-    if json {
-        // The same shape as the admin API's `/api/usage`.
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?
-        );
-        return Ok(ExitCode::SUCCESS);
+    match format {
+        Format::Json => {
+            // The same shape as the admin API's `/api/usage`.
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?
+            );
+        }
+        Format::Csv => print!("{}", csv(by, &rows)),
+        Format::Table => println!(
+            "usage over the last {since}, by {by}:\n{}",
+            table(by, &rows)
+        ),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// RFC 4180: a header line, then a line a row; a field with a comma, a quote or a line
+/// break is quoted, its quotes doubled. Money in nano-dollars and in USD.
+fn csv(by: &str, rows: &[UsageRow]) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = format!(
+        "{},requests,denied,input_tokens,cached_input_tokens,output_tokens,reasoning_tokens,cost_nanos,cost_usd\r\n",
+        field(by)
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\r\n",
+            field(r.key.as_deref().unwrap_or("")),
+            r.requests,
+            r.denied,
+            r.input_tokens,
+            r.cached_input_tokens,
+            r.output_tokens,
+            r.reasoning_tokens,
+            r.cost_nanos,
+            format_usd(r.cost_nanos),
+        ));
+    }
+    out
+}
+
+fn table(by: &str, rows: &[UsageRow]) -> Table {
     let mut table = Table::new();
     table.set_header([
         by,
@@ -52,7 +106,7 @@ pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow
         "reasoning",
         "cost (USD)",
     ]);
-    for r in &rows {
+    for r in rows {
         table.add_row([
             r.key.clone().unwrap_or_else(|| "-".into()),
             r.requests.to_string(),
@@ -64,6 +118,5 @@ pub fn run(config: Option<PathBuf>, since: &str, by: &str, json: bool) -> anyhow
             format_usd(r.cost_nanos),
         ]);
     }
-    println!("usage over the last {since}, by {by}:\n{table}");
-    Ok(ExitCode::SUCCESS)
+    table
 }
