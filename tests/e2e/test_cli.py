@@ -190,3 +190,39 @@ def test_builtin_default_makes_a_key_once_that_works_with_the_openai_sdk(airlock
     finally:
         assert second.stop() == 0
     assert key not in second.text()
+
+
+def test_tail_prints_calls_as_they_happen_filtered_by_agent_and_decision(gateway, airlock_bin):
+    import queue
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        [str(airlock_bin), "tail", "--config", str(gateway.config_path), "--agent", MAIN_AGENT, "--decision", "denied"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gateway.env(),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        client = gateway.openai()
+        got = None
+        deadline = time.monotonic() + 10
+        # Calls until tail is listening and shows one: a served call never shows.
+        while got is None and time.monotonic() < deadline:
+            client.chat.completions.create(model="gpt-e2e", messages=[{"role": "user", "content": "hi"}])
+            with pytest.raises(openai.PermissionDeniedError):
+                client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+            try:
+                got = lines.get(timeout=0.5)
+            except queue.Empty:
+                pass
+        assert got is not None, proc.stderr.read() if proc.poll() is not None else "no line"
+        assert MAIN_AGENT in got and " llm " in got and "403 denied (not_allowed)" in got, got
+        assert "served" not in got and "\x1b[" not in got, "no colour when stdout is not a terminal"
+        # An open feed does not hold up shutdown, and tail ends with it.
+        assert gateway.stop(timeout=5) == 0
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -51,6 +51,23 @@ enum Command {
         #[command(subcommand)]
         command: ToolsCommand,
     },
+    /// Calls on a running gateway as they happen, one line each (through its admin API).
+    Tail {
+        #[arg(long, env = "AIRLOCK_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only this agent's calls.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only calls of this kind: llm, mcp, a2a or egress.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only calls that ended so: served, denied, failed or cancelled.
+        #[arg(long)]
+        decision: Option<String>,
+        /// Print each call's JSON (as /api/events shows it) instead of a line.
+        #[arg(long)]
+        json: bool,
+    },
     /// The interception CA of the egress proxy (`egress.ca`, `egress.intercept`).
     Ca {
         #[command(subcommand)]
@@ -173,6 +190,21 @@ fn main() -> ExitCode {
                 commands::tools::approve(config.as_deref(), &server, &tool)
             }
         },
+        Command::Tail {
+            config,
+            agent,
+            kind,
+            decision,
+            json,
+        } => commands::tail::run(
+            config.as_deref(),
+            commands::tail::Filter {
+                agent,
+                kind,
+                outcome: decision,
+            },
+            json,
+        ),
         Command::Ca {
             command: CaCommand::Init { config, cert, key },
         } => commands::ca::init(config.as_deref(), cert, key),

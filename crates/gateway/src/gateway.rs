@@ -37,6 +37,9 @@ pub struct Gateway {
     pub(crate) a2a: crate::a2a::Cards,
     /// Becomes true when the gateway shuts down; long-lived work (tunnels) watches it.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// Every settled call as the admin API shows it, for live feeds (`/api/events/stream`);
+    /// nothing is made when no one listens.
+    pub(crate) live: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
     /// Egress tunnels still open; shutdown waits for them to record their events.
     pub(crate) tunnels: tokio::sync::watch::Sender<usize>,
     pub(crate) admin_token: String,
@@ -80,6 +83,7 @@ impl Gateway {
             a2a: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             tunnels: tokio::sync::watch::Sender::new(0),
+            live: tokio::sync::broadcast::Sender::new(LIVE_BACKLOG),
             upstream,
             admin_token,
             ca: std::sync::Mutex::new(ca),
@@ -189,6 +193,9 @@ impl Gateway {
     /// reserved on arrival.
     pub(crate) fn settle(&self, event: Event, slot: Option<EventSlot>, overhead: Option<Duration>) {
         self.metrics.observe(&event, overhead);
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::new(event.to_json()));
+        }
         match slot {
             Some(slot) => slot.record(event),
             None => tracing::error!(id = %event.id, "the ledger is closed; event not recorded"),
@@ -199,6 +206,9 @@ impl Gateway {
         &self.ledger
     }
 }
+
+/// Events a slow live-feed reader may fall behind by before it skips ahead.
+const LIVE_BACKLOG: usize = 1024;
 
 /// Reads (or first makes) the CA in `files`, saying so in the log; a failure is logged too.
 fn open_ca(files: &CaFiles) -> Result<Arc<Authority>, String> {

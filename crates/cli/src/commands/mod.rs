@@ -5,6 +5,7 @@ pub mod ca;
 pub mod check;
 pub mod keys;
 pub mod serve;
+pub mod tail;
 pub mod tools;
 pub mod usage;
 

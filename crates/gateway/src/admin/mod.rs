@@ -15,6 +15,7 @@ use crate::controls::now_ms;
 use crate::gateway::Gateway;
 use crate::http::{Body, json_response, query_params, read_body, text_response};
 
+mod live;
 mod operator;
 
 pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
@@ -69,6 +70,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["events"]) => events(&gateway, &params).await,
+        (&Method::GET, ["events", "stream"]) => live::stream(&gateway, &params),
         (&Method::GET, ["usage"]) => usage(&gateway, &params).await,
         (&Method::GET, ["agents"]) => operator::agents(&gateway).await,
         (&Method::GET, ["alerts"]) => alerts(&gateway, &params).await,
