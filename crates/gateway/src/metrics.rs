@@ -251,3 +251,104 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use airlock_core::{Event, Kind, Outcome, Usage};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The Grafana dashboard in the repo, which must only ask for what Airlock exports.
+    const DASHBOARD: &str = include_str!("../../../deploy/grafana/airlock.json");
+
+    fn event(outcome: Outcome, reason: Option<&str>) -> Event {
+        Event {
+            id: "e".into(),
+            ts_ms: 0,
+            agent: Some("bot".into()),
+            team: None,
+            kind: Kind::Llm,
+            target: Some("openai/gpt-4o".into()),
+            provider: Some("openai".into()),
+            model: Some("gpt-4o".into()),
+            operation: "chat.completions".into(),
+            status: 200,
+            outcome,
+            reason: reason.map(str::to_owned),
+            usage: Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+                ..Default::default()
+            },
+            cost_nanos: 100,
+            latency_ms: 12,
+            upstream_ms: Some(10),
+            bytes_in: 1,
+            bytes_out: 1,
+            run_id: None,
+            extra: json!({"dlp": [{"detector": "email", "path": "messages[0].content", "action": "redact"}]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every series family the dashboard queries, with the labels it groups or filters by.
+    fn queried() -> Vec<(String, BTreeSet<String>)> {
+        let dashboard: Value = serde_json::from_str(DASHBOARD).unwrap();
+        let metric = regex::Regex::new(r"airlock_[a-z_]+").unwrap();
+        let labels = regex::Regex::new(r"by \(([a-z0-9_, ]+)\)|\{([a-z0-9_]+)=").unwrap();
+        let mut out = Vec::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                let used: BTreeSet<String> = labels
+                    .captures_iter(expr)
+                    .flat_map(|c| {
+                        let group = c.get(1).or(c.get(2)).unwrap().as_str().to_owned();
+                        group
+                            .split(',')
+                            .map(|l| l.trim().to_owned())
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|l| l != "le")
+                    .collect();
+                for m in metric.find_iter(expr) {
+                    out.push((m.as_str().to_owned(), used.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_grafana_dashboard_asks_only_for_exported_series_and_labels() {
+        let metrics = Metrics::default();
+        metrics.observe(
+            &event(Outcome::Served, None),
+            Some(Duration::from_millis(1)),
+        );
+        metrics.observe(&event(Outcome::Denied, Some("budget_exceeded")), None);
+        metrics.counters_failure();
+        let text = metrics.render();
+        let queried = queried();
+        assert!(queried.len() >= 13, "{queried:?}");
+        for (name, labels) in queried {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| {
+                    panic!("the dashboard queries {name}, which /metrics lacks:\n{text}")
+                });
+            for label in labels {
+                assert!(
+                    line.contains(&format!("{label}=\"")),
+                    "{name} has no label `{label}`: {line}"
+                );
+            }
+        }
+    }
+}
