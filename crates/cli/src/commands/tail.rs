@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use super::admin::percent_encode;
 use super::{env, load_config};
 
 /// Which calls to show; `None` shows all.
@@ -34,7 +35,7 @@ pub fn run(config: Option<&Path>, filter: Filter, json: bool) -> anyhow::Result<
         ("outcome", &filter.outcome),
     ] {
         if let Some(v) = value {
-            query.push(format!("{name}={}", encode(v)));
+            query.push(format!("{name}={}", percent_encode(v)));
         }
     }
     let url = format!(
@@ -153,19 +154,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Percent-encodes a query value (agent ids are plain, but need not be).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +173,5 @@ mod tests {
         let block = format!("event: call\ndata: {call}\n\n");
         assert_eq!(call_of(block.as_bytes()), Some(call));
         assert_eq!(call_of(b": keep-alive\n\n"), None);
-        assert_eq!(encode("a b/c"), "a%20b%2Fc");
     }
 }

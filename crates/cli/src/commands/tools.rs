@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use comfy_table::Table;
 use serde_json::Value;
 
-use super::admin;
+use super::admin::{self, percent_encode};
 
 pub fn list(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let answer = admin::call(config, "GET", "/api/tools", None)?;
@@ -44,8 +44,8 @@ pub fn list(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
 pub fn approve(config: Option<&Path>, server: &str, tool: &str) -> anyhow::Result<ExitCode> {
     let path = format!(
         "/api/tools/{}/{}/approve",
-        path_segment(server),
-        path_segment(tool)
+        percent_encode(server),
+        percent_encode(tool)
     );
     let pin = admin::call(config, "POST", &path, None)?;
     println!(
@@ -81,19 +81,6 @@ fn short_hash(hash: &str) -> String {
     }
 }
 
-/// Escapes everything but RFC 3986's unreserved characters, so any tool name is one path
-/// segment (the admin API decodes it).
-fn path_segment(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,7 +90,7 @@ mod tests {
         assert_eq!(short_hash("sha256:abcd1234ef567890"), "sha256:abcd1234…");
         assert_eq!(short_hash("sha256:abcd"), "sha256:abcd");
         assert_eq!(short_hash("abcd1234ef"), "abcd1234…");
-        assert_eq!(path_segment("search_issues-v2.1"), "search_issues-v2.1");
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(percent_encode("search_issues-v2.1"), "search_issues-v2.1");
+        assert_eq!(percent_encode("a/b c"), "a%2Fb%20c");
     }
 }

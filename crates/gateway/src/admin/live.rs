@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use super::{error, param};
+use super::{error, kind_param, param};
 use crate::gateway::Gateway;
 use crate::http::{Body, sse_response};
 
@@ -23,18 +23,11 @@ const OUTCOMES: [&str; 4] = ["served", "denied", "failed", "cancelled"];
 
 pub fn stream(gateway: &Arc<Gateway>, params: &[(String, String)]) -> Response<Body> {
     let agent = param(params, "agent").map(str::to_owned);
-    let kind = param(params, "kind").map(str::to_owned);
+    let kind = match kind_param(params) {
+        Ok(kind) => kind,
+        Err(res) => return *res,
+    };
     let outcome = param(params, "outcome").map(str::to_owned);
-    if kind
-        .as_deref()
-        .is_some_and(|k| airlock_core::Kind::parse(k).is_none())
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "kind must be llm, mcp, a2a or egress",
-        );
-    }
     if outcome.as_deref().is_some_and(|o| !OUTCOMES.contains(&o)) {
         return error(
             StatusCode::BAD_REQUEST,

@@ -148,6 +148,18 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// `since=24h` (a duration back from now) as a unix-millisecond bound.
+/// The `kind` filter, checked: a typo is a 400, not an empty answer.
+fn kind_param(params: &[(String, String)]) -> Result<Option<String>, Box<Response<Body>>> {
+    match param(params, "kind") {
+        Some(k) if airlock_core::Kind::parse(k).is_none() => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "kind must be llm, mcp, a2a or egress",
+        ))),
+        k => Ok(k.map(str::to_owned)),
+    }
+}
+
 fn since_ms(params: &[(String, String)], default: Duration) -> Result<u64, String> {
     let span = match param(params, "since") {
         Some(s) => airlock_core::config::units::parse_span(s)?,
@@ -168,17 +180,10 @@ async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body
             );
         }
     };
-    let kind = param(params, "kind").map(str::to_string);
-    if kind
-        .as_deref()
-        .is_some_and(|k| airlock_core::Kind::parse(k).is_none())
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "kind must be llm, mcp, a2a or egress",
-        );
-    }
+    let kind = match kind_param(params) {
+        Ok(kind) => kind,
+        Err(res) => return *res,
+    };
     let since = match param(params, "since").map(|_| since_ms(params, Duration::ZERO)) {
         None => None,
         Some(Ok(ms)) => Some(ms),

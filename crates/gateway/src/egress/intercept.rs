@@ -16,6 +16,7 @@ use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use rustls::ServerConfig;
 use serde_json::json;
 use tokio_rustls::TlsAcceptor;
 
@@ -48,59 +49,17 @@ pub async fn open(
     port: u16,
     rule: Intercept,
 ) -> Response<Body> {
-    let runtime = gateway.runtime();
-    let operation = req.method().to_string();
-    let key = proxy_key(req.headers());
-    let Some((key, agent)) = key.and_then(|k| runtime.keys.identify(&k).map(|a| (k, a))) else {
-        let d = Denial::new(
-            Reason::Unauthorized,
-            "the proxy needs the agent's Airlock key: Proxy-Authorization Basic with the key as password (HTTPS_PROXY=http://agent:KEY@host:port)",
-        );
-        return refuse(&gateway, &operation, req.headers(), &host, port, None, d).await;
-    };
-    if let Err(d) = decide(&runtime.config, &agent, &host, port) {
-        return refuse(
-            &gateway,
-            &operation,
-            req.headers(),
-            &host,
-            port,
-            Some(agent),
-            d,
-        )
-        .await;
-    }
-    if req.method() != http::Method::CONNECT {
-        let interception = Arc::new(Interception { key, host, rule });
-        return llm::handle(gateway, req, Entry::Intercepted(interception)).await;
-    }
-    let tls = match &runtime.config.egress.ca {
-        Some(files) => gateway
-            .authority(files)
-            .await
-            .and_then(|ca| ca.server_config(&host)),
-        None => Err("no egress.ca is configured".to_owned()),
-    };
-    let tls = match tls {
-        Ok(config) => config,
-        Err(e) => {
-            let d = Denial::new(
-                Reason::UpstreamUnavailable,
-                format!("the interception CA is not usable ({e}); `airlock ca init` makes one"),
-            );
-            return refuse(
-                &gateway,
-                &operation,
-                req.headers(),
-                &host,
-                port,
-                Some(agent),
-                d,
-            )
-            .await;
+    let (key, agent, tls) = match admit(&gateway, &req, &host, port).await {
+        Ok(admitted) => admitted,
+        Err((agent, d)) => {
+            let operation = req.method().to_string();
+            return refuse(&gateway, &operation, req.headers(), &host, port, agent, d).await;
         }
     };
     let interception = Arc::new(Interception { key, host, rule });
+    let Some(tls) = tls else {
+        return llm::handle(gateway, req, Entry::Intercepted(interception)).await;
+    };
     let mut stopping = gateway.stopping.subscribe();
     gateway.tunnels.send_modify(|n| *n += 1);
     tokio::spawn(async move {
@@ -150,6 +109,44 @@ pub async fn open(
         }
     });
     Response::new(full(Bytes::new()))
+}
+
+/// The agent's key and the agent, and for a `CONNECT` the TLS config to end it with; or
+/// why not (with the agent when it is known).
+async fn admit(
+    gateway: &Gateway,
+    req: &Request<Incoming>,
+    host: &str,
+    port: u16,
+) -> Result<(String, Arc<Agent>, Option<Arc<ServerConfig>>), (Option<Arc<Agent>>, Denial)> {
+    let runtime = gateway.runtime();
+    let key = proxy_key(req.headers());
+    let Some((key, agent)) = key.and_then(|k| runtime.keys.identify(&k).map(|a| (k, a))) else {
+        let d = Denial::new(
+            Reason::Unauthorized,
+            "the proxy needs the agent's Airlock key: Proxy-Authorization Basic with the key as password (HTTPS_PROXY=http://agent:KEY@host:port)",
+        );
+        return Err((None, d));
+    };
+    let refused = |d: Denial| (Some(agent.clone()), d);
+    decide(&runtime.config, &agent, host, port).map_err(refused)?;
+    if req.method() != http::Method::CONNECT {
+        return Ok((key, agent, None));
+    }
+    let tls = match &runtime.config.egress.ca {
+        Some(files) => gateway
+            .authority(files)
+            .await
+            .and_then(|ca| ca.server_config(host)),
+        None => Err("no egress.ca is configured".to_owned()),
+    };
+    let tls = tls.map_err(|e| {
+        refused(Denial::new(
+            Reason::UpstreamUnavailable,
+            format!("the interception CA is not usable ({e}); `airlock ca init` makes one"),
+        ))
+    })?;
+    Ok((key, agent, Some(tls)))
 }
 
 /// A refused request to an intercepted host: recorded like any egress refusal.
