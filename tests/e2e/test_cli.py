@@ -226,3 +226,28 @@ def test_tail_prints_calls_as_they_happen_filtered_by_agent_and_decision(gateway
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_audit_verify_names_the_row_edited_in_the_sqlite_ledger(gateway, airlock_bin):
+    import sqlite3
+
+    client = gateway.openai()
+    for _ in range(3):
+        client.chat.completions.create(model="gpt-e2e", messages=[{"role": "user", "content": "hi"}])
+    events = gateway.events(3)
+    args = ["audit", "verify", "--config", str(gateway.config_path)]
+    intact = run(airlock_bin, *args, env=gateway.env())
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert "intact: 3 events verified" in intact.stdout
+
+    # Someone lowers the cost of the middle call behind the gateway's back.
+    middle = events[1]["id"]
+    db = sqlite3.connect(gateway.dir / "ledger.db")
+    with db:
+        db.execute("UPDATE events SET cost_nanos = 1 WHERE id = ?", (middle,))
+    db.close()
+    broken = run(airlock_bin, *args, env=gateway.env())
+    assert broken.returncode == 1
+    assert f"event {middle} (#2 in the ledger) was altered" in broken.stdout, broken.stdout
+    report = json.loads(run(airlock_bin, *args, "--json", env=gateway.env()).stdout)
+    assert report["broken"] == {"kind": "altered", "id": middle, "position": 2}

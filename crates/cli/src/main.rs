@@ -68,6 +68,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The ledger's tamper evidence.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The interception CA of the egress proxy (`egress.ca`, `egress.intercept`).
     Ca {
         #[command(subcommand)]
@@ -88,6 +93,19 @@ enum Command {
         format: commands::usage::Format,
         /// The same as `--format json`.
         #[arg(long, hide = true)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; name the first altered or missing event (exit 1), or say it is
+    /// intact.
+    Verify {
+        #[arg(long, env = "AIRLOCK_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
         json: bool,
     },
 }
@@ -205,6 +223,9 @@ fn main() -> ExitCode {
             },
             json,
         ),
+        Command::Audit {
+            command: AuditCommand::Verify { config, json },
+        } => commands::audit::verify(config.as_deref(), json),
         Command::Ca {
             command: CaCommand::Init { config, cert, key },
         } => commands::ca::init(config.as_deref(), cert, key),

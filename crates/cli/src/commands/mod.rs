@@ -1,6 +1,7 @@
 //! One module per subcommand; `load_config` is the one way every command reads config.
 
 pub mod admin;
+pub mod audit;
 pub mod ca;
 pub mod check;
 pub mod keys;

@@ -1,6 +1,7 @@
 //! The ledger handle: a bounded queue in front of one writer thread, and a reader for
 //! queries. A full queue makes callers wait (backpressure) rather than drop events.
 
+pub mod chain;
 mod postgres;
 mod sqlite;
 mod tool_pins;
@@ -137,6 +138,8 @@ pub trait LedgerStore: Send + 'static {
     fn append(&mut self, events: &[Event]) -> Result<(), LedgerError>;
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError>;
     fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError>;
+    /// Walks every event in insertion order, checking the hash chain.
+    fn audit(&mut self) -> Result<chain::AuditReport, LedgerError>;
     fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError>;
     fn insert_key(&mut self, key: &StoredKey) -> Result<(), LedgerError>;
     /// Sets when key `id` stops working; `false` when there is no such key.
@@ -371,6 +374,11 @@ impl Ledger {
 
     pub async fn events(&self, q: EventQuery) -> Result<Vec<Event>, LedgerError> {
         self.read(move |s| s.events(&q)).await
+    }
+
+    /// Checks the whole hash chain (`airlock audit verify`).
+    pub async fn audit(&self) -> Result<chain::AuditReport, LedgerError> {
+        self.read(|s| s.audit()).await
     }
 
     pub async fn usage(&self, q: UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {

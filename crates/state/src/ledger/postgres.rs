@@ -13,6 +13,7 @@ use postgres::error::Severity;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
+use super::chain::{AuditReport, ChainedRow, GENESIS, Verifier, link};
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
     UsageQuery, UsageRow, event_from_columns,
@@ -91,10 +92,16 @@ const MIGRATIONS: &[&str] = &[
         approved_ms BIGINT NOT NULL,
         PRIMARY KEY (server, tool)
      );",
+    // The audit hash chain (see `chain`); the index finds the rows still to chain.
+    "ALTER TABLE events ADD COLUMN prev_hash TEXT, ADD COLUMN hash TEXT;
+     CREATE INDEX events_unchained ON events (seq) WHERE hash IS NULL;",
 ];
 
 /// The advisory lock that serialises migrations: "airlock" in ASCII.
 const MIGRATION_LOCK: i64 = 0x0061_6972_6c6f_636b;
+/// The advisory lock that serialises appends across replicas, so the chain has one order:
+/// "airchain" in ASCII.
+const CHAIN_LOCK: i64 = 0x6169_7263_6861_696e;
 
 /// Event columns sent as one array each; `append` pushes values in this order.
 const TEXT_COLUMNS: [&str; 12] = [
@@ -251,6 +258,36 @@ fn text(s: &str) -> String {
     s.replace('\0', "\u{FFFD}")
 }
 
+/// Links the rows this transaction inserted (and any left unchained) after the last
+/// chained one, reading each back as stored.
+fn chain_new_rows(tx: &mut postgres::Transaction) -> Result<(), postgres::Error> {
+    let mut prev: String = tx
+        .query_opt(
+            "SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            &[],
+        )?
+        .map_or_else(|| GENESIS.to_owned(), |r| r.get(0));
+    let rows = tx.query("SELECT * FROM events WHERE hash IS NULL ORDER BY seq", &[])?;
+    for row in &rows {
+        let seq: i64 = row.try_get("seq")?;
+        let hash = link(&prev, &event_from_row(row)?);
+        tx.execute(
+            "UPDATE events SET prev_hash = $1, hash = $2 WHERE seq = $3",
+            &[&prev, &hash, &seq],
+        )?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+fn chained_row(r: &Row) -> Result<ChainedRow, postgres::Error> {
+    Ok(ChainedRow {
+        event: event_from_row(r)?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
 fn event_from_row(r: &Row) -> Result<Event, postgres::Error> {
     // `status` is an INTEGER column, every other number a BIGINT.
     let int = |c: &str| match c {
@@ -324,8 +361,38 @@ impl LedgerStore for PostgresStore {
             .chain(ints.iter().map(|c| c as &(dyn ToSql + Sync)))
             .collect();
         // Safe to repeat after a lost connection: rows a lost commit did write are skipped.
-        self.run(true, |c| c.execute(&sql, &params))?;
+        // One transaction: the rows, then their links, under the chain's lock.
+        self.run(true, |c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
+            tx.execute(&sql, &params)?;
+            chain_new_rows(&mut tx)?;
+            tx.commit()
+        })?;
         Ok(())
+    }
+
+    fn audit(&mut self) -> Result<AuditReport, LedgerError> {
+        let mut verifier = Verifier::default();
+        let mut after = 0i64;
+        loop {
+            let page = self.run(true, |c| {
+                c.query(
+                    "SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000",
+                    &[&after],
+                )
+            })?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.try_get("seq")?;
+            for row in &page {
+                if !verifier.check(&chained_row(row)?) {
+                    return Ok(verifier.report);
+                }
+            }
+        }
+        Ok(verifier.report)
     }
 
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use airlock_core::Event;
 use airlock_core::keys::KeyDigest;
-use rusqlite::{Connection, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use super::chain::{AuditReport, ChainedRow, GENESIS, Verifier, link};
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
     UsageQuery, UsageRow, event_from_columns,
@@ -72,6 +73,10 @@ const MIGRATIONS: &[&str] = &[
         approved_ms INTEGER NOT NULL,
         PRIMARY KEY (server, tool)
      );",
+    // The audit hash chain (see `chain`); the index finds the rows still to chain.
+    "ALTER TABLE events ADD COLUMN prev_hash TEXT;
+     ALTER TABLE events ADD COLUMN hash TEXT;
+     CREATE INDEX events_unchained ON events (ts_ms) WHERE hash IS NULL;",
 ];
 
 pub struct SqliteStore {
@@ -105,6 +110,41 @@ fn migrate(conn: &Connection) -> Result<(), LedgerError> {
         conn.execute_batch("COMMIT")?;
     }
     Ok(())
+}
+
+/// Links the rows this transaction inserted (and any left unchained) after the last
+/// chained one, reading each back as stored.
+fn chain_new_rows(tx: &rusqlite::Transaction) -> Result<(), LedgerError> {
+    let mut prev: String = tx
+        .query_row(
+            "SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY rowid DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_owned());
+    let rows = {
+        let mut stmt =
+            tx.prepare_cached("SELECT rowid, * FROM events WHERE hash IS NULL ORDER BY rowid")?;
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, event_from_row(r)?)))?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mut update =
+        tx.prepare_cached("UPDATE events SET prev_hash = ?1, hash = ?2 WHERE rowid = ?3")?;
+    for (rowid, event) in rows {
+        let hash = link(&prev, &event);
+        update.execute(params![prev, hash, rowid])?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+fn chained_row(r: &Row) -> rusqlite::Result<ChainedRow> {
+    Ok(ChainedRow {
+        event: event_from_row(r)?,
+        prev_hash: r.get("prev_hash")?,
+        hash: r.get("hash")?,
+    })
 }
 
 fn event_from_row(r: &Row) -> rusqlite::Result<Event> {
@@ -154,8 +194,30 @@ impl LedgerStore for SqliteStore {
                 ])?;
             }
         }
+        chain_new_rows(&tx)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn audit(&mut self) -> Result<AuditReport, LedgerError> {
+        let mut verifier = Verifier::default();
+        let mut after = 0i64;
+        loop {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT rowid, * FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT 1000",
+            )?;
+            let page = stmt
+                .query_map([after], |r| Ok((r.get::<_, i64>(0)?, chained_row(r)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = *last;
+            if !page.iter().all(|(_, row)| verifier.check(row)) {
+                break;
+            }
+        }
+        Ok(verifier.report)
     }
 
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {

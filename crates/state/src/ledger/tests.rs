@@ -31,6 +31,7 @@ on_both_backends!(
     events_round_trip_newest_first_and_filter,
     usage_groups_and_counts_denials,
     usage_tells_the_routes_of_llm_calls_apart,
+    the_hash_chain_names_the_first_altered_or_missing_event,
     keys_are_stored_as_digests,
     revocations_and_suspensions_persist,
     a_batch_keeps_the_first_of_repeated_ids_and_insertion_order,
@@ -243,6 +244,49 @@ async fn usage_tells_the_routes_of_llm_calls_apart(db: TestDb) {
     assert_eq!(GroupBy::parse("route"), Some(GroupBy::Route));
 }
 
+async fn the_hash_chain_names_the_first_altered_or_missing_event(db: TestDb) {
+    use super::chain::{AuditReport, Break};
+    let ledger = Ledger::open(db.url()).unwrap();
+    for batch in [["a", "b", "b"], ["c", "d", "e"]] {
+        for id in batch {
+            let e = event(id, 5_000, "bot", "m", Outcome::Served, 7);
+            ledger.reserve().await.unwrap().record(e);
+        }
+        ledger.flush().await.unwrap();
+    }
+    let intact = ledger.audit().await.unwrap();
+    assert_eq!(
+        intact,
+        AuditReport {
+            checked: 5,
+            unchained: 0,
+            broken: None
+        },
+        "a repeated id is skipped without breaking the chain"
+    );
+
+    db.tamper("UPDATE events SET cost_nanos = 0 WHERE id = 'c'");
+    let report = ledger.audit().await.unwrap();
+    assert_eq!(
+        report.broken,
+        Some(Break::Altered {
+            id: "c".into(),
+            position: 3
+        })
+    );
+    assert_eq!(report.checked, 2, "nothing after the break is vouched for");
+
+    db.tamper("UPDATE events SET cost_nanos = 7 WHERE id = 'c'; DELETE FROM events WHERE id = 'b'");
+    let report = ledger.audit().await.unwrap();
+    assert_eq!(
+        report.broken,
+        Some(Break::Missing {
+            before: "c".into(),
+            position: 2
+        })
+    );
+}
+
 async fn keys_are_stored_as_digests(db: TestDb) {
     let ledger = Ledger::open(db.url()).unwrap();
     let key = StoredKey {
@@ -373,6 +417,9 @@ impl LedgerStore for Gated {
     }
     fn usage(&mut self, _: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
         Ok(Vec::new())
+    }
+    fn audit(&mut self) -> Result<super::chain::AuditReport, LedgerError> {
+        Ok(Default::default())
     }
     fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError> {
         Ok(Vec::new())

@@ -73,6 +73,20 @@ impl TestDb {
         }
     }
 
+    /// Runs `sql` on the ledger's database behind its back, as someone editing it would.
+    pub fn tamper(&self, sql: &str) {
+        match self {
+            TestDb::Sqlite { dir, .. } => {
+                let conn = rusqlite::Connection::open(dir.join("ledger.db")).unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            TestDb::Postgres { schema, .. } => {
+                let sql = format!("SET search_path TO {schema}; {sql}");
+                admin(|c| c.batch_execute(&sql)).unwrap();
+            }
+        }
+    }
+
     /// Whether `needle` is anywhere in what the ledger stored: the database files' bytes,
     /// or the text of any row of the keys table.
     pub fn stores(&self, needle: &str) -> bool {
