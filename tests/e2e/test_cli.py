@@ -240,6 +240,15 @@ def test_audit_verify_names_the_row_edited_in_the_sqlite_ledger(gateway, airlock
     assert intact.returncode == 0, intact.stdout + intact.stderr
     assert "intact: 3 events verified" in intact.stdout
 
+    exported = run(airlock_bin, "audit", "export", "--config", str(gateway.config_path), "--since", "1h", env=gateway.env())
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [e["id"] for e in reversed(events)], "oldest first"
+    assert rows[0]["prev_hash"] == "" and all(r["prev_hash"] == p["hash"] for p, r in zip(rows, rows[1:]))
+    as_csv = run(airlock_bin, "audit", "export", "--config", str(gateway.config_path), "--format", "csv", env=gateway.env())
+    table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [r["hash"] for r in table] == [r["hash"] for r in rows]
+    assert int(table[0]["cost_nanos"]) == rows[0]["cost_nanos"]
+
     # Someone lowers the cost of the middle call behind the gateway's back.
     middle = events[1]["id"]
     db = sqlite3.connect(gateway.dir / "ledger.db")

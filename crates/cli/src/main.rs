@@ -108,6 +108,16 @@ enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the events since a moment, oldest first, with their links (for a SIEM).
+    Export {
+        #[arg(long, env = "AIRLOCK_CONFIG")]
+        config: Option<PathBuf>,
+        /// How far back, e.g. 1h, 24h, 30d.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[arg(long, value_enum, default_value_t = commands::audit::ExportFormat::Jsonl)]
+        format: commands::audit::ExportFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -223,9 +233,16 @@ fn main() -> ExitCode {
             },
             json,
         ),
-        Command::Audit {
-            command: AuditCommand::Verify { config, json },
-        } => commands::audit::verify(config.as_deref(), json),
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { config, json } => {
+                commands::audit::verify(config.as_deref(), json)
+            }
+            AuditCommand::Export {
+                config,
+                since,
+                format,
+            } => commands::audit::export(config.as_deref(), &since, format),
+        },
         Command::Ca {
             command: CaCommand::Init { config, cert, key },
         } => commands::ca::init(config.as_deref(), cert, key),

@@ -1,15 +1,109 @@
-//! `airlock audit verify`: walks the ledger's hash chain and names the first event that was
-//! altered, or the place where one is missing. Reads the configured ledger directly.
+//! `airlock audit verify` walks the ledger's hash chain and names the first event that was
+//! altered, or the place where one is missing; `airlock audit export` writes the events
+//! with their links for a SIEM. Both read the configured ledger directly.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use airlock_core::config::redact_url;
+use airlock_core::config::units::parse_span;
 use airlock_state::Ledger;
-use airlock_state::ledger::chain::Break;
-use anyhow::Context;
+use airlock_state::LedgerError;
+use airlock_state::ledger::chain::{Break, ChainedRow};
+use anyhow::{Context, anyhow};
+use serde_json::Value;
 
 use super::load_config;
+use super::usage::csv_field;
+
+/// How `airlock audit export` writes events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object a line: the event as `/api/events` shows it, plus `prev_hash`, `hash`.
+    Jsonl,
+    Csv,
+}
+
+/// The CSV columns: the event's main fields, then its links.
+const CSV_COLUMNS: [&str; 21] = [
+    "id",
+    "ts",
+    "agent",
+    "team",
+    "kind",
+    "target",
+    "provider",
+    "model",
+    "operation",
+    "status",
+    "outcome",
+    "reason",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_nanos",
+    "latency_ms",
+    "run_id",
+    "prev_hash",
+    "hash",
+];
+
+pub fn export(
+    config: Option<&Path>,
+    since: &str,
+    format: ExportFormat,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config)?;
+    let span = parse_span(since).map_err(|e| anyhow!("--since: {e}"))?;
+    let since_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)?
+        .saturating_sub(span)
+        .as_millis() as u64;
+    if format == ExportFormat::Csv {
+        println!("{}", CSV_COLUMNS.join(","));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let ledger = Ledger::open(&config.state.ledger)
+            .with_context(|| format!("cannot open {}", redact_url(&config.state.ledger)))?;
+        ledger
+            .export(since_ms, move |rows| write_rows(rows, format))
+            .await
+            .context("reading the ledger failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_rows(rows: &[ChainedRow], format: ExportFormat) -> Result<(), LedgerError> {
+    let mut out = std::io::stdout().lock();
+    for row in rows {
+        let mut v = row.event.to_json();
+        v["prev_hash"] = row.prev_hash.clone().into();
+        v["hash"] = row.hash.clone().into();
+        let line = match format {
+            ExportFormat::Jsonl => v.to_string(),
+            ExportFormat::Csv => CSV_COLUMNS
+                .iter()
+                .map(|c| match &v[*c] {
+                    Value::Null => String::new(),
+                    Value::String(s) => csv_field(s),
+                    other => csv_field(&other.to_string()),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        // The reader went away (`| head`): nothing more to write.
+        if writeln!(out, "{line}").is_err() {
+            return Err(LedgerError::Closed);
+        }
+    }
+    Ok(())
+}
 
 pub fn verify(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;

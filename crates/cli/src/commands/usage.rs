@@ -63,16 +63,20 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, its
+/// quotes doubled.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
 /// RFC 4180: a header line, then a line a row; a field with a comma, a quote or a line
 /// break is quoted, its quotes doubled. Money in nano-dollars and in USD.
 fn csv(by: &str, rows: &[UsageRow]) -> String {
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
-    };
+    let field = csv_field;
     let mut out = format!(
         "{},requests,denied,input_tokens,cached_input_tokens,output_tokens,reasoning_tokens,cost_nanos,cost_usd\r\n",
         field(by)

@@ -44,6 +44,20 @@ fn postgres_detail(e: &::postgres::Error) -> String {
     }
 }
 
+/// The events after `after` (moved on past them), or `None` at the end.
+fn next_page(
+    store: &mut dyn LedgerStore,
+    after: &mut i64,
+    since_ms: u64,
+) -> Result<Option<Vec<chain::ChainedRow>>, LedgerError> {
+    let page = store.chained_page(*after, since_ms, 1000)?;
+    let Some((last, _)) = page.last() else {
+        return Ok(None);
+    };
+    *after = *last;
+    Ok(Some(page.into_iter().map(|(_, row)| row).collect()))
+}
+
 /// How `/api/usage` groups rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
@@ -138,8 +152,14 @@ pub trait LedgerStore: Send + 'static {
     fn append(&mut self, events: &[Event]) -> Result<(), LedgerError>;
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError>;
     fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError>;
-    /// Walks every event in insertion order, checking the hash chain.
-    fn audit(&mut self) -> Result<chain::AuditReport, LedgerError>;
+    /// Up to `limit` events of `since_ms` or later with their links, in insertion order,
+    /// after the one at `after` (an opaque position: SQLite's rowid, PostgreSQL's seq).
+    fn chained_page(
+        &mut self,
+        after: i64,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<(i64, chain::ChainedRow)>, LedgerError>;
     fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError>;
     fn insert_key(&mut self, key: &StoredKey) -> Result<(), LedgerError>;
     /// Sets when key `id` stops working; `false` when there is no such key.
@@ -378,7 +398,34 @@ impl Ledger {
 
     /// Checks the whole hash chain (`airlock audit verify`).
     pub async fn audit(&self) -> Result<chain::AuditReport, LedgerError> {
-        self.read(|s| s.audit()).await
+        self.read(|s| {
+            let mut verifier = chain::Verifier::default();
+            let mut after = 0;
+            while let Some(page) = next_page(s, &mut after, 0)? {
+                if !page.iter().all(|row| verifier.check(row)) {
+                    break;
+                }
+            }
+            Ok(verifier.report)
+        })
+        .await
+    }
+
+    /// Every event since `since_ms` with its links, oldest first, handed to `each` a page
+    /// at a time (`airlock audit export`).
+    pub async fn export(
+        &self,
+        since_ms: u64,
+        mut each: impl FnMut(&[chain::ChainedRow]) -> Result<(), LedgerError> + Send + 'static,
+    ) -> Result<(), LedgerError> {
+        self.read(move |s| {
+            let mut after = 0;
+            while let Some(page) = next_page(s, &mut after, since_ms)? {
+                each(&page)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn usage(&self, q: UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {

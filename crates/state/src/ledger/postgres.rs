@@ -13,7 +13,7 @@ use postgres::error::Severity;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
-use super::chain::{AuditReport, ChainedRow, GENESIS, Verifier, link};
+use super::chain::{ChainedRow, GENESIS, link};
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
     UsageQuery, UsageRow, event_from_columns,
@@ -372,27 +372,23 @@ impl LedgerStore for PostgresStore {
         Ok(())
     }
 
-    fn audit(&mut self) -> Result<AuditReport, LedgerError> {
-        let mut verifier = Verifier::default();
-        let mut after = 0i64;
-        loop {
-            let page = self.run(true, |c| {
-                c.query(
-                    "SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000",
-                    &[&after],
-                )
-            })?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after = last.try_get("seq")?;
-            for row in &page {
-                if !verifier.check(&chained_row(row)?) {
-                    return Ok(verifier.report);
-                }
-            }
-        }
-        Ok(verifier.report)
+    fn chained_page(
+        &mut self,
+        after: i64,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<(i64, ChainedRow)>, LedgerError> {
+        let rows = self.run(true, |c| {
+            c.query(
+                "SELECT * FROM events WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3",
+                &[&after, &(since_ms as i64), &i64::from(limit)],
+            )
+        })?;
+        let page = rows
+            .iter()
+            .map(|r| Ok((r.try_get("seq")?, chained_row(r)?)))
+            .collect::<Result<Vec<_>, postgres::Error>>()?;
+        Ok(page)
     }
 
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {

@@ -7,7 +7,7 @@ use airlock_core::Event;
 use airlock_core::keys::KeyDigest;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::chain::{AuditReport, ChainedRow, GENESIS, Verifier, link};
+use super::chain::{ChainedRow, GENESIS, link};
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
     UsageQuery, UsageRow, event_from_columns,
@@ -199,25 +199,21 @@ impl LedgerStore for SqliteStore {
         Ok(())
     }
 
-    fn audit(&mut self) -> Result<AuditReport, LedgerError> {
-        let mut verifier = Verifier::default();
-        let mut after = 0i64;
-        loop {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT rowid, * FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT 1000",
-            )?;
-            let page = stmt
-                .query_map([after], |r| Ok((r.get::<_, i64>(0)?, chained_row(r)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let Some((last, _)) = page.last() else {
-                break;
-            };
-            after = *last;
-            if !page.iter().all(|(_, row)| verifier.check(row)) {
-                break;
-            }
-        }
-        Ok(verifier.report)
+    fn chained_page(
+        &mut self,
+        after: i64,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<(i64, ChainedRow)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rowid, * FROM events WHERE rowid > ?1 AND ts_ms >= ?2 ORDER BY rowid LIMIT ?3",
+        )?;
+        let page = stmt
+            .query_map(params![after, since_ms as i64, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, chained_row(r)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page)
     }
 
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {

@@ -418,8 +418,13 @@ impl LedgerStore for Gated {
     fn usage(&mut self, _: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
         Ok(Vec::new())
     }
-    fn audit(&mut self) -> Result<super::chain::AuditReport, LedgerError> {
-        Ok(Default::default())
+    fn chained_page(
+        &mut self,
+        _: i64,
+        _: u64,
+        _: u32,
+    ) -> Result<Vec<(i64, super::chain::ChainedRow)>, LedgerError> {
+        Ok(Vec::new())
     }
     fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError> {
         Ok(Vec::new())
