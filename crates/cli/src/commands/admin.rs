@@ -13,6 +13,13 @@ use serde_json::Value;
 
 use super::{env, load_config};
 
+/// The admin API's token, from `AIRLOCK_ADMIN_TOKEN`.
+pub fn token() -> anyhow::Result<String> {
+    env("AIRLOCK_ADMIN_TOKEN")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| anyhow!("set AIRLOCK_ADMIN_TOKEN to the gateway's admin token"))
+}
+
 /// Sends one admin request and returns the JSON answer, or the API's error as an error.
 pub fn call(
     config: Option<&Path>,
@@ -21,9 +28,7 @@ pub fn call(
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
     let config = load_config(config)?;
-    let token = env("AIRLOCK_ADMIN_TOKEN")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| anyhow!("set AIRLOCK_ADMIN_TOKEN to the gateway's admin token"))?;
+    let token = token()?;
     let url = format!("http://{}{path}", config.listen.admin);
     let request = hyper::Request::builder()
         .method(method)

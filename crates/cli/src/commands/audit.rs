@@ -5,18 +5,14 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use airlock_core::config::redact_url;
-use airlock_core::config::units::parse_span;
-use airlock_state::Ledger;
 use airlock_state::LedgerError;
 use airlock_state::ledger::chain::{Break, ChainedRow};
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use serde_json::Value;
 
-use super::load_config;
 use super::usage::csv_field;
+use super::{load_config, on_ledger, since_ms};
 
 /// How `airlock audit export` writes events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -57,20 +53,11 @@ pub fn export(
     format: ExportFormat,
 ) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;
-    let span = parse_span(since).map_err(|e| anyhow!("--since: {e}"))?;
-    let since_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)?
-        .saturating_sub(span)
-        .as_millis() as u64;
+    let since_ms = since_ms(since)?;
     if format == ExportFormat::Csv {
         println!("{}", CSV_COLUMNS.join(","));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let ledger = Ledger::open(&config.state.ledger)
-            .with_context(|| format!("cannot open {}", redact_url(&config.state.ledger)))?;
+    on_ledger(&config, |ledger| async move {
         ledger
             .export(since_ms, move |rows| write_rows(rows, format))
             .await
@@ -107,12 +94,7 @@ fn write_rows(rows: &[ChainedRow], format: ExportFormat) -> Result<(), LedgerErr
 
 pub fn verify(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(async {
-        let ledger = Ledger::open(&config.state.ledger)
-            .with_context(|| format!("cannot open {}", redact_url(&config.state.ledger)))?;
+    let report = on_ledger(&config, |ledger| async move {
         ledger.audit().await.context("reading the ledger failed")
     })?;
     if json {

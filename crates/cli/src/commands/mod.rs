@@ -12,8 +12,14 @@ pub mod usage;
 
 use std::path::Path;
 
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use airlock_core::Config;
-use anyhow::Context;
+use airlock_core::config::redact_url;
+use airlock_core::config::units::parse_span;
+use airlock_state::Ledger;
+use anyhow::{Context, anyhow};
 
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -29,4 +35,28 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
             Config::parse(&text, &env).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         }
     }
+}
+
+/// Runs `f` on the configured ledger, read directly: no running gateway is needed.
+pub fn on_ledger<T, F>(config: &Config, f: impl FnOnce(Ledger) -> F) -> anyhow::Result<T>
+where
+    F: Future<Output = anyhow::Result<T>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let ledger = Ledger::open(&config.state.ledger)
+            .with_context(|| format!("cannot open {}", redact_url(&config.state.ledger)))?;
+        f(ledger).await
+    })
+}
+
+/// `--since 24h` as Unix milliseconds: that long before now.
+pub fn since_ms(since: &str) -> anyhow::Result<u64> {
+    let span = parse_span(since).map_err(|e| anyhow!("--since: {e}"))?;
+    Ok(SystemTime::now()
+        .duration_since(UNIX_EPOCH)?
+        .saturating_sub(span)
+        .as_millis() as u64)
 }

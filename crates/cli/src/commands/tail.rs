@@ -6,14 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use airlock_core::money::format_usd;
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use super::admin::percent_encode;
+use super::admin::{self, percent_encode};
 use super::{env, load_config};
 
 /// Which calls to show; `None` shows all.
@@ -25,9 +25,7 @@ pub struct Filter {
 
 pub fn run(config: Option<&Path>, filter: Filter, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;
-    let token = env("AIRLOCK_ADMIN_TOKEN")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| anyhow!("set AIRLOCK_ADMIN_TOKEN to the gateway's admin token"))?;
+    let token = admin::token()?;
     let mut query = Vec::new();
     for (name, value) in [
         ("agent", &filter.agent),

@@ -1,15 +1,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use airlock_core::config::redact_url;
-use airlock_core::config::units::parse_span;
 use airlock_core::money::format_usd;
-use airlock_state::{GroupBy, Ledger, UsageQuery, UsageRow};
+use airlock_state::{GroupBy, UsageQuery, UsageRow};
 use anyhow::{Context, anyhow};
 use comfy_table::Table;
 
-use super::load_config;
+use super::{load_config, on_ledger, since_ms};
 
 /// How `airlock usage` prints its rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -28,18 +25,8 @@ pub fn run(
     let config = load_config(config.as_deref())?;
     let group_by = GroupBy::parse(by)
         .ok_or_else(|| anyhow!("--by must be agent, model, team, kind, provider or route"))?;
-    let span = parse_span(since).map_err(|e| anyhow!("--since: {e}"))?;
-    let since_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)?
-        .saturating_sub(span)
-        .as_millis() as u64;
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let rows = runtime.block_on(async {
-        let ledger = Ledger::open(&config.state.ledger)
-            .with_context(|| format!("cannot open {}", redact_url(&config.state.ledger)))?;
+    let since_ms = since_ms(since)?;
+    let rows = on_ledger(&config, |ledger| async move {
         ledger
             .usage(UsageQuery { group_by, since_ms })
             .await
