@@ -121,7 +121,11 @@ async fn spend(
 ) -> Result<HashMap<String, i64>, String> {
     let rows = gateway
         .ledger
-        .usage(UsageQuery { group_by, since_ms })
+        .usage(UsageQuery {
+            group_by,
+            since_ms,
+            ..Default::default()
+        })
         .await
         .map_err(|e| e.to_string())?;
     Ok(rows

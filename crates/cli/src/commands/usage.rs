@@ -28,7 +28,11 @@ pub fn run(
     let since_ms = since_ms(since)?;
     let rows = on_ledger(&config, |ledger| async move {
         ledger
-            .usage(UsageQuery { group_by, since_ms })
+            .usage(UsageQuery {
+                group_by,
+                since_ms,
+                ..Default::default()
+            })
             .await
             .context("ledger query failed")
     })?;

@@ -246,7 +246,11 @@ async fn usage(gateway: &Gateway, params: &[(String, String)]) -> Response<Body>
     };
     match gateway
         .ledger
-        .usage(UsageQuery { group_by, since_ms })
+        .usage(UsageQuery {
+            group_by,
+            since_ms,
+            ..Default::default()
+        })
         .await
     {
         Ok(rows) => {

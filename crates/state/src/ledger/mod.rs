@@ -3,6 +3,8 @@
 
 pub mod chain;
 mod postgres;
+mod queries;
+mod rollup;
 mod sqlite;
 mod tool_pins;
 
@@ -59,8 +61,9 @@ fn next_page(
 }
 
 /// How `/api/usage` groups rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GroupBy {
+    #[default]
     Agent,
     Model,
     Team,
@@ -70,6 +73,16 @@ pub enum GroupBy {
     /// (decrypted by the egress proxy), `recognised` (a tunnel to an AI host, unread); other
     /// kinds by their kind.
     Route,
+    /// `provider/model`, `server/tool`, remote agent or host.
+    Target,
+    /// `served`, `denied`, `failed`, `cancelled`.
+    Outcome,
+    /// The reason code (`None` for served calls).
+    Reason,
+    /// The UTC hour, as its first unix millisecond.
+    Hour,
+    /// The UTC day, as its first unix millisecond.
+    Day,
     /// `agent:run_id`, for rebuilding per-run budget counters.
     AgentRun,
     /// `team:run_id`, likewise.
@@ -85,6 +98,11 @@ impl GroupBy {
             "kind" => GroupBy::Kind,
             "provider" => GroupBy::Provider,
             "route" => GroupBy::Route,
+            "target" => GroupBy::Target,
+            "outcome" => GroupBy::Outcome,
+            "reason" => GroupBy::Reason,
+            "hour" => GroupBy::Hour,
+            "day" => GroupBy::Day,
             _ => return None,
         })
     }
@@ -96,14 +114,12 @@ impl GroupBy {
             GroupBy::Team => "team",
             GroupBy::Kind => "kind",
             GroupBy::Provider => "provider",
-            // `extra` is compact JSON written by Airlock; an agent's text inside it is
-            // escaped, so it cannot spell `"intercepted":true` with bare quotes.
-            GroupBy::Route => {
-                "CASE WHEN kind <> 'llm' THEN kind
-                      WHEN extra LIKE '%\"intercepted\":true%' THEN 'intercepted'
-                      WHEN extra LIKE '%\"intercepted\":false%' THEN 'recognised'
-                      ELSE 'base_url' END"
-            }
+            GroupBy::Route => rollup::ROUTE,
+            GroupBy::Target => "target",
+            GroupBy::Outcome => "outcome",
+            GroupBy::Reason => "reason",
+            GroupBy::Hour => "CAST(ts_ms - ts_ms % 3600000 AS TEXT)",
+            GroupBy::Day => "CAST(ts_ms - ts_ms % 86400000 AS TEXT)",
             GroupBy::AgentRun => "agent || ':' || run_id",
             GroupBy::TeamRun => "team || ':' || run_id",
         }
@@ -115,13 +131,21 @@ pub struct EventQuery {
     pub limit: u32,
     pub agent: Option<String>,
     pub kind: Option<String>,
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
     pub since_ms: Option<u64>,
+    /// Only events older than this one (by id): the next page of a listing.
+    pub before: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct UsageQuery {
     pub group_by: GroupBy,
     pub since_ms: u64,
+    /// Only this agent's calls.
+    pub agent: Option<String>,
+    /// Only calls of this kind.
+    pub kind: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -14,6 +14,8 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
 use super::chain::{ChainedRow, GENESIS, link};
+use super::queries::{self, Dialect, Param};
+use super::rollup;
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
     UsageQuery, UsageRow, event_from_columns,
@@ -96,6 +98,37 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE events ADD COLUMN prev_hash TEXT, ADD COLUMN hash TEXT;
      CREATE INDEX events_unchained ON events (seq) WHERE hash IS NULL;",
 ];
+
+/// [`MIGRATIONS`], then the hourly rollup (its SQL is shared with SQLite) with the index
+/// behind the dashboard's listing of one outcome.
+fn migrations() -> Vec<String> {
+    let mut all: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
+    all.push(format!(
+        "{};
+         {};
+         CREATE INDEX events_outcome_ts ON events (outcome, ts_ms, seq);",
+        rollup::create_table("BIGINT"),
+        rollup::add_events("hash IS NOT NULL"),
+    ));
+    all
+}
+
+const DIALECT: Dialect = Dialect {
+    placeholder: |n| format!("${n}"),
+    order: "seq",
+};
+
+fn bind(params: Vec<Param>) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .into_iter()
+        .map(|p| -> Box<dyn ToSql + Sync> {
+            match p {
+                Param::Int(n) => Box::new(n),
+                Param::Text(s) => Box::new(text(&s)),
+            }
+        })
+        .collect()
+}
 
 /// The advisory lock that serialises migrations: "airlock" in ASCII.
 const MIGRATION_LOCK: i64 = 0x0061_6972_6c6f_636b;
@@ -241,7 +274,7 @@ fn migrate(client: &mut Client) -> Result<(), LedgerError> {
             &[],
         )?
         .get(0);
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+    for (i, sql) in migrations().iter().enumerate().skip(done as usize) {
         tx.batch_execute(sql)?;
         tx.execute(
             "INSERT INTO airlock_migrations (version) VALUES ($1)",
@@ -360,12 +393,15 @@ impl LedgerStore for PostgresStore {
             .map(|c| c as &(dyn ToSql + Sync))
             .chain(ints.iter().map(|c| c as &(dyn ToSql + Sync)))
             .collect();
+        let rollup = rollup::add_events("hash IS NULL");
         // Safe to repeat after a lost connection: rows a lost commit did write are skipped.
         // One transaction: the rows, then their links, under the chain's lock.
         self.run(true, |c| {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
             tx.execute(&sql, &params)?;
+            // Before chaining: the rows not chained yet are the ones this batch inserted.
+            tx.batch_execute(&rollup)?;
             chain_new_rows(&mut tx)?;
             tx.commit()
         })?;
@@ -392,41 +428,18 @@ impl LedgerStore for PostgresStore {
     }
 
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {
-        let mut sql = String::from("SELECT * FROM events WHERE TRUE");
-        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        if let Some(agent) = &q.agent {
-            args.push(Box::new(text(agent)));
-            sql.push_str(&format!(" AND agent = ${}", args.len()));
-        }
-        if let Some(kind) = &q.kind {
-            args.push(Box::new(text(kind)));
-            sql.push_str(&format!(" AND kind = ${}", args.len()));
-        }
-        if let Some(since) = q.since_ms {
-            args.push(Box::new(since as i64));
-            sql.push_str(&format!(" AND ts_ms >= ${}", args.len()));
-        }
-        args.push(Box::new(q.limit as i64));
-        sql.push_str(&format!(
-            " ORDER BY ts_ms DESC, seq DESC LIMIT ${}",
-            args.len()
-        ));
+        let (sql, params) = queries::events(q, &DIALECT);
+        let args = bind(params);
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
         let rows = self.run(true, |c| c.query(&sql, &params))?;
         Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
     }
 
     fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
-        let col = q.group_by.column();
-        // SUM of BIGINT is NUMERIC in PostgreSQL; the casts bring it back to i64.
-        let sql = format!(
-            "SELECT {col}, COUNT(*), COUNT(*) FILTER (WHERE outcome = 'denied'),
-                SUM(input_tokens)::BIGINT, SUM(cached_input_tokens)::BIGINT,
-                SUM(output_tokens)::BIGINT, SUM(reasoning_tokens)::BIGINT, SUM(cost_nanos)::BIGINT
-             FROM events WHERE ts_ms >= $1 GROUP BY {col}
-             ORDER BY SUM(cost_nanos) DESC, COUNT(*) DESC"
-        );
-        let rows = self.run(true, |c| c.query(&sql, &[&(q.since_ms as i64)]))?;
+        let (sql, params) = queries::usage(q, &DIALECT);
+        let args = bind(params);
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+        let rows = self.run(true, |c| c.query(&sql, &params))?;
         rows.iter()
             .map(|r| {
                 let n = |i: usize| -> Result<u64, postgres::Error> {

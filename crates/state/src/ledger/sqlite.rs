@@ -8,6 +8,8 @@ use airlock_core::keys::KeyDigest;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::chain::{ChainedRow, GENESIS, link};
+use super::queries::{self, Dialect, Param};
+use super::rollup;
 use super::{
     AlertRecord, EventQuery, LedgerError, LedgerStore, SeenTool, StoredKey, Suspension, ToolPin,
     UsageQuery, UsageRow, event_from_columns,
@@ -16,7 +18,7 @@ use super::{
 mod tool_pins;
 
 /// Applied in order; `user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE events (
         id TEXT PRIMARY KEY,
         ts_ms INTEGER NOT NULL,
@@ -79,6 +81,33 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_unchained ON events (ts_ms) WHERE hash IS NULL;",
 ];
 
+/// [`MIGRATIONS`], then the hourly rollup (its SQL is shared with PostgreSQL) with the
+/// indexes behind the dashboard's filtered listings.
+fn migrations() -> Vec<String> {
+    let mut all: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
+    all.push(format!(
+        "{};
+         {};
+         CREATE INDEX events_kind_ts ON events (kind, ts_ms);
+         CREATE INDEX events_outcome_ts ON events (outcome, ts_ms);",
+        rollup::create_table("INTEGER"),
+        rollup::add_events("hash IS NOT NULL"),
+    ));
+    all
+}
+
+const DIALECT: Dialect = Dialect {
+    placeholder: |n| format!("?{n}"),
+    order: "rowid",
+};
+
+fn bind(params: Vec<Param>) -> impl Iterator<Item = rusqlite::types::Value> {
+    params.into_iter().map(|p| match p {
+        Param::Int(n) => n.into(),
+        Param::Text(s) => s.into(),
+    })
+}
+
 pub struct SqliteStore {
     conn: Connection,
 }
@@ -98,7 +127,7 @@ impl SqliteStore {
 
 fn migrate(conn: &Connection) -> Result<(), LedgerError> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+    for (i, sql) in migrations().iter().enumerate().skip(done as usize) {
         // Two processes may open a fresh file at once: the IMMEDIATE lock serialises them
         // and the version is re-read inside it.
         conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -194,6 +223,8 @@ impl LedgerStore for SqliteStore {
                 ])?;
             }
         }
+        // Before chaining: the rows not chained yet are the ones this batch inserted.
+        tx.execute_batch(&rollup::add_events("hash IS NULL"))?;
         chain_new_rows(&tx)?;
         tx.commit()?;
         Ok(())
@@ -217,36 +248,16 @@ impl LedgerStore for SqliteStore {
     }
 
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError> {
-        let mut sql = String::from("SELECT * FROM events WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(agent) = &q.agent {
-            sql.push_str(" AND agent = ?");
-            args.push(agent.clone().into());
-        }
-        if let Some(kind) = &q.kind {
-            sql.push_str(" AND kind = ?");
-            args.push(kind.clone().into());
-        }
-        if let Some(since) = q.since_ms {
-            sql.push_str(" AND ts_ms >= ?");
-            args.push((since as i64).into());
-        }
-        sql.push_str(" ORDER BY ts_ms DESC, rowid DESC LIMIT ?");
-        args.push((q.limit as i64).into());
+        let (sql, params) = queries::events(q, &DIALECT);
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
+        let rows = stmt.query_map(params_from_iter(bind(params)), event_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
-        let col = q.group_by.column();
-        let sql = format!(
-            "SELECT {col} AS key, COUNT(*), SUM(outcome = 'denied'), SUM(input_tokens),
-                SUM(cached_input_tokens), SUM(output_tokens), SUM(reasoning_tokens), SUM(cost_nanos)
-             FROM events WHERE ts_ms >= ?1 GROUP BY {col} ORDER BY SUM(cost_nanos) DESC, COUNT(*) DESC"
-        );
+        let (sql, params) = queries::usage(q, &DIALECT);
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([q.since_ms as i64], |r| {
+        let rows = stmt.query_map(params_from_iter(bind(params)), |r| {
             let n = |i: usize| -> rusqlite::Result<u64> {
                 Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u64)
             };
