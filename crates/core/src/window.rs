@@ -65,6 +65,18 @@ impl Period {
 
 const DAY_MS: u64 = 86_400_000;
 
+/// Where a `since` window starts: `today` and `month` are the current UTC day and month
+/// (the budget windows), anything else a duration back from `now_ms` (`24h`, `30d`).
+pub fn since(text: &str, now_ms: u64) -> Result<u64, String> {
+    match text.trim() {
+        "today" => Ok(Period::Day.start(now_ms).unwrap_or(0)),
+        "month" => Ok(Period::Month.start(now_ms).unwrap_or(0)),
+        span => crate::config::units::parse_span(span)
+            .map(|d| now_ms.saturating_sub(d.as_millis() as u64))
+            .map_err(|e| format!("{e}, `today` or `month`")),
+    }
+}
+
 /// Days since 1970-01-01 → (year, month 1-12, day 1-31). Howard Hinnant's algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -96,6 +108,19 @@ mod tests {
 
     // 2026-11-27T17:50:00Z
     const NOW: u64 = 1_795_801_800_000;
+
+    #[test]
+    fn since_takes_calendar_windows_and_spans() {
+        assert_eq!(since("today", NOW), Ok(NOW - NOW % DAY_MS));
+        // 2026-11-01T00:00:00Z
+        assert_eq!(since("month", NOW), Ok(1_793_491_200_000));
+        assert_eq!(since("90m", NOW), Ok(NOW - 5_400_000));
+        assert!(
+            since("yesterday", NOW)
+                .unwrap_err()
+                .contains("`today` or `month`")
+        );
+    }
 
     #[test]
     fn days_and_months_on_the_utc_calendar() {

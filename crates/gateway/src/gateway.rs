@@ -43,6 +43,8 @@ pub struct Gateway {
     /// Egress tunnels still open; shutdown waits for them to record their events.
     pub(crate) tunnels: tokio::sync::watch::Sender<usize>,
     pub(crate) admin_token: String,
+    /// Dashboard sign-ins.
+    pub(crate) sessions: crate::admin::Sessions,
     /// The interception CA and the files it was read from: read (or made) at start when
     /// `egress.intercept` is set, and again when a reload names other files.
     ca: std::sync::Mutex<Option<(CaFiles, Arc<Authority>)>>,
@@ -86,6 +88,7 @@ impl Gateway {
             live: tokio::sync::broadcast::Sender::new(LIVE_BACKLOG),
             upstream,
             admin_token,
+            sessions: Default::default(),
             ca: std::sync::Mutex::new(ca),
             rebuilding: AtomicBool::new(false),
             id_prefix: u32::from_le_bytes(prefix),

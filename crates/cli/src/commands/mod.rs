@@ -17,7 +17,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use airlock_core::Config;
 use airlock_core::config::redact_url;
-use airlock_core::config::units::parse_span;
 use airlock_state::Ledger;
 use anyhow::{Context, anyhow};
 
@@ -52,11 +51,8 @@ where
     })
 }
 
-/// `--since 24h` as Unix milliseconds: that long before now.
+/// `--since 24h` (or `today`, `month`) as Unix milliseconds.
 pub fn since_ms(since: &str) -> anyhow::Result<u64> {
-    let span = parse_span(since).map_err(|e| anyhow!("--since: {e}"))?;
-    Ok(SystemTime::now()
-        .duration_since(UNIX_EPOCH)?
-        .saturating_sub(span)
-        .as_millis() as u64)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    airlock_core::window::since(since, now).map_err(|e| anyhow!("--since: {e}"))
 }

@@ -7,34 +7,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Response, StatusCode};
+use http::Response;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use super::{error, kind_param, param};
+use super::{Filters, param};
 use crate::gateway::Gateway;
 use crate::http::{Body, sse_response};
 
 /// Proxies between the reader and Airlock drop idle connections; a comment keeps it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-const OUTCOMES: [&str; 4] = ["served", "denied", "failed", "cancelled"];
-
 pub fn stream(gateway: &Arc<Gateway>, params: &[(String, String)]) -> Response<Body> {
     let agent = param(params, "agent").map(str::to_owned);
-    let kind = match kind_param(params) {
-        Ok(kind) => kind,
+    let Filters { kind, outcome } = match Filters::read(params) {
+        Ok(f) => f,
         Err(res) => return *res,
     };
-    let outcome = param(params, "outcome").map(str::to_owned);
-    if outcome.as_deref().is_some_and(|o| !OUTCOMES.contains(&o)) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "outcome must be served, denied, failed or cancelled",
-        );
-    }
     let wanted = move |e: &Value| {
         let is = |field: &str, want: &Option<String>| {
             want.as_deref().is_none_or(|w| e[field].as_str() == Some(w))

@@ -1,9 +1,11 @@
-//! The admin listener: health, Prometheus metrics and the operator API. It never shares a
-//! port with agents, and everything under `/api/` needs `AIRLOCK_ADMIN_TOKEN`.
+//! The admin listener: health, Prometheus metrics, the operator API and the dashboard. It
+//! never shares a port with agents, and everything under `/api/` needs
+//! `AIRLOCK_ADMIN_TOKEN`, as a bearer token or through a dashboard session made with it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_core::Outcome;
 use airlock_core::money::nanos_to_usd;
 use airlock_state::{EventQuery, GroupBy, UsageQuery};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -15,8 +17,12 @@ use crate::controls::now_ms;
 use crate::gateway::Gateway;
 use crate::http::{Body, json_response, query_params, read_body, text_response};
 
+mod assets;
 mod live;
 mod operator;
+mod session;
+
+pub use session::Sessions;
 
 pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().trim_end_matches('/').to_string();
@@ -32,12 +38,29 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             );
             return res;
         }
+        (&Method::GET, p) if !p.starts_with("/api/") => {
+            return assets::serve(p).unwrap_or_else(|| {
+                error(StatusCode::NOT_FOUND, "not_found", "no such admin route")
+            });
+        }
         (_, p) if !p.starts_with("/api/") => {
             return error(StatusCode::NOT_FOUND, "not_found", "no such admin route");
         }
+        (&Method::POST, "/api/session") => return sign_in(&gateway, req).await,
+        // Open, so the page can ask without an error in the browser's console.
+        (&Method::GET, "/api/session") => {
+            let signed_in = authorised(&gateway, req.method(), req.headers());
+            return json_response(StatusCode::OK, &json!({ "signed_in": signed_in }));
+        }
+        (&Method::DELETE, "/api/session") => {
+            let mut res = json_response(StatusCode::OK, &json!({"signed_in": false}));
+            let cleared = gateway.sessions.close(req.headers());
+            res.headers_mut().insert(header::SET_COOKIE, cleared);
+            return res;
+        }
         _ => {}
     }
-    if !authorised(&gateway, req.headers()) {
+    if !authorised(&gateway, req.method(), req.headers()) {
         let mut res = error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -73,6 +96,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         (&Method::GET, ["events", "stream"]) => live::stream(&gateway, &params),
         (&Method::GET, ["usage"]) => usage(&gateway, &params).await,
         (&Method::GET, ["agents"]) => operator::agents(&gateway).await,
+        (&Method::GET, ["agents", id]) => operator::agent(&gateway, id).await,
         (&Method::GET, ["alerts"]) => alerts(&gateway, &params).await,
         (&Method::POST, ["agents", id, "suspend"]) => {
             operator::set_suspended(&gateway, id, true, &body).await
@@ -95,14 +119,54 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     }
 }
 
-fn authorised(gateway: &Gateway, headers: &http::HeaderMap) -> bool {
-    let presented = headers
+/// A bearer admin token, or a dashboard session.
+fn authorised(gateway: &Gateway, method: &Method, headers: &http::HeaderMap) -> bool {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        Some(token) => is_admin_token(gateway, token),
+        None => gateway.sessions.admits(method, headers, now_ms()),
+    }
+}
+
+fn is_admin_token(gateway: &Gateway, presented: &str) -> bool {
     !gateway.admin_token.is_empty()
         && bool::from(presented.as_bytes().ct_eq(gateway.admin_token.as_bytes()))
+}
+
+/// How long a wrong token waits for its answer: guessing a token stays slow.
+const WRONG_TOKEN_DELAY: Duration = Duration::from_millis(500);
+
+/// `POST /api/session` with `{"token": …}`: the dashboard's login form.
+async fn sign_in(gateway: &Gateway, req: Request<Incoming>) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    struct Login {
+        token: String,
+    }
+    let body = read_body(req.into_body(), None, ADMIN_BODY_LIMIT).await;
+    let login: Option<Login> = body.ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(login) = login else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {\"token\": \"<AIRLOCK_ADMIN_TOKEN>\"}",
+        );
+    };
+    if !is_admin_token(gateway, &login.token) {
+        tracing::warn!("dashboard sign-in with a wrong admin token");
+        tokio::time::sleep(WRONG_TOKEN_DELAY).await;
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "that is not the admin token (AIRLOCK_ADMIN_TOKEN)",
+        );
+    }
+    let mut res = json_response(StatusCode::OK, &json!({"signed_in": true}));
+    let cookie = gateway.sessions.open(now_ms());
+    res.headers_mut().insert(header::SET_COOKIE, cookie);
+    res
 }
 
 /// Largest admin request body.
@@ -147,25 +211,37 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// `since=24h` (a duration back from now) as a unix-millisecond bound.
-/// The `kind` filter, checked: a typo is a 400, not an empty answer.
-fn kind_param(params: &[(String, String)]) -> Result<Option<String>, Box<Response<Body>>> {
-    match param(params, "kind") {
-        Some(k) if airlock_core::Kind::parse(k).is_none() => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "kind must be llm, mcp, a2a or egress",
-        ))),
-        k => Ok(k.map(str::to_owned)),
+/// The `kind` and `outcome` filters, checked: a typo is a 400, not an empty answer.
+struct Filters {
+    kind: Option<String>,
+    outcome: Option<String>,
+}
+
+impl Filters {
+    fn read(params: &[(String, String)]) -> Result<Filters, Box<Response<Body>>> {
+        let bad = |message| Box::new(error(StatusCode::BAD_REQUEST, "bad_request", message));
+        let kind = param(params, "kind");
+        if kind.is_some_and(|k| airlock_core::Kind::parse(k).is_none()) {
+            return Err(bad("kind must be llm, mcp, a2a or egress"));
+        }
+        let outcome = param(params, "outcome");
+        if outcome.is_some_and(|o| Outcome::parse(o).is_none()) {
+            return Err(bad("outcome must be served, denied, failed or cancelled"));
+        }
+        Ok(Filters {
+            kind: kind.map(str::to_owned),
+            outcome: outcome.map(str::to_owned),
+        })
     }
 }
 
+/// `since=24h` (a duration back from now), `today` or `month` (UTC calendar windows) as a
+/// unix-millisecond bound.
 fn since_ms(params: &[(String, String)], default: Duration) -> Result<u64, String> {
-    let span = match param(params, "since") {
-        Some(s) => airlock_core::config::units::parse_span(s)?,
-        None => default,
-    };
-    Ok(now_ms().saturating_sub(span.as_millis() as u64))
+    match param(params, "since") {
+        Some(s) => airlock_core::window::since(s, now_ms()),
+        None => Ok(now_ms().saturating_sub(default.as_millis() as u64)),
+    }
 }
 
 async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body> {
@@ -180,8 +256,8 @@ async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body
             );
         }
     };
-    let kind = match kind_param(params) {
-        Ok(kind) => kind,
+    let filters = match Filters::read(params) {
+        Ok(f) => f,
         Err(res) => return *res,
     };
     let since = match param(params, "since").map(|_| since_ms(params, Duration::ZERO)) {
@@ -192,8 +268,11 @@ async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body
     let query = EventQuery {
         limit,
         agent: param(params, "agent").map(str::to_string),
-        kind,
+        kind: filters.kind,
+        outcome: filters.outcome,
+        reason: param(params, "reason").map(str::to_string),
         since_ms: since,
+        before: param(params, "before").map(str::to_string),
     };
     match gateway.ledger.events(query).await {
         Ok(list) => json_response(
@@ -237,8 +316,13 @@ async fn usage(gateway: &Gateway, params: &[(String, String)]) -> Response<Body>
         return error(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "group_by must be agent, model, team, kind, provider or route",
+            "group_by must be agent, model, team, kind, provider, route, target, outcome, \
+             reason, hour or day",
         );
+    };
+    let filters = match Filters::read(params) {
+        Ok(f) => f,
+        Err(res) => return *res,
     };
     let since_ms = match since_ms(params, Duration::from_secs(86_400)) {
         Ok(ms) => ms,
@@ -249,7 +333,8 @@ async fn usage(gateway: &Gateway, params: &[(String, String)]) -> Response<Body>
         .usage(UsageQuery {
             group_by,
             since_ms,
-            ..Default::default()
+            agent: param(params, "agent").map(str::to_string),
+            kind: filters.kind,
         })
         .await
     {

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_core::config::policy::Budget;
 use airlock_core::config::units::parse_span;
 use airlock_core::keys::KeyDigest;
-use airlock_state::{StoredKey, ToolPin};
+use airlock_core::money::nanos_to_usd;
+use airlock_state::{GroupBy, LedgerError, StoredKey, ToolPin, UsageQuery};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde::Deserialize;
@@ -35,6 +37,108 @@ pub async fn agents(gateway: &Gateway) -> Response<Body> {
         })
         .collect();
     json_response(StatusCode::OK, &json!({ "agents": list }))
+}
+
+/// `GET /api/agents/{id}`: what the agent page shows beside its usage — each budget (the
+/// agent's and its team's) against what was spent in its current window, rate limits,
+/// allow lists and the kill switch.
+pub async fn agent(gateway: &Gateway, id: &str) -> Response<Body> {
+    let runtime = gateway.runtime();
+    let Some(agent) = runtime.config.agent(id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no agent `{id}` in the config"),
+        );
+    };
+    let now = now_ms();
+    let team = agent.team.as_deref().and_then(|t| runtime.config.team(t));
+    let mut budgets = Vec::new();
+    let scopes = [(GroupBy::Agent, id, &agent.budgets)]
+        .into_iter()
+        .chain(team.map(|t| (GroupBy::Team, t.id.as_str(), &t.budgets)));
+    for (scope, name, list) in scopes {
+        for budget in list {
+            match budget_use(gateway, scope, name, budget, now).await {
+                Ok(b) => budgets.push(b),
+                Err(e) => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "ledger_unavailable",
+                        &e.to_string(),
+                    );
+                }
+            }
+        }
+    }
+    let suspension = gateway
+        .ledger
+        .suspensions()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.agent == id);
+    let rate = &agent.rates.overall;
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "id": agent.id,
+            "team": agent.team,
+            "suspended": suspension.is_some(),
+            "suspension": suspension,
+            "budgets": budgets,
+            "limits": {
+                "requests_per_minute": rate.requests_per_minute,
+                "tokens_per_minute": rate.tokens_per_minute,
+            },
+            // `null`: everything is allowed; `[]`: nothing is.
+            "allow": {
+                "models": agent.allow.models,
+                "tools": agent.allow.tools,
+                "agents": agent.allow.agents,
+                "hosts": agent.allow.hosts,
+            },
+        }),
+    )
+}
+
+/// One budget of `name` (an agent or a team) and what its current window has spent, from
+/// the ledger (settled calls; reservations in flight are not in it). A per-run budget
+/// has no single window: only its limit is shown.
+async fn budget_use(
+    gateway: &Gateway,
+    scope: GroupBy,
+    name: &str,
+    budget: &Budget,
+    now: u64,
+) -> Result<Value, LedgerError> {
+    let (_, resets_ms) = budget.period.window(now);
+    let spent = match budget.period.start(now) {
+        None => None,
+        Some(since_ms) => {
+            let rows = gateway
+                .ledger
+                .usage(UsageQuery {
+                    group_by: scope,
+                    since_ms,
+                    agent: (scope == GroupBy::Agent).then(|| name.to_string()),
+                    kind: None,
+                })
+                .await?;
+            let row = rows.into_iter().find(|r| r.key.as_deref() == Some(name));
+            Some(row.map_or(0, |r| r.cost_nanos))
+        }
+    };
+    Ok(json!({
+        "scope": if scope == GroupBy::Agent { "agent" } else { "team" },
+        "name": name,
+        "period": budget.period.as_str(),
+        "limit_nanos": budget.limit_nanos,
+        "limit_usd": nanos_to_usd(budget.limit_nanos),
+        "spent_nanos": spent,
+        "spent_usd": spent.map(nanos_to_usd),
+        "resets_ms": resets_ms,
+    }))
 }
 
 pub async fn set_suspended(
