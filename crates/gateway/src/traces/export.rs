@@ -58,9 +58,10 @@ impl OtlpClient {
             let body = Limited::new(body, MAX_ANSWER).collect().await?.to_bytes();
             Ok::<_, HttpError>(Response::from_parts(parts, body))
         };
+        // The timer, too, must be made on the runtime: this thread has none.
         let spawned = self
             .runtime
-            .spawn(tokio::time::timeout(REQUEST_TIMEOUT, exchange));
+            .spawn(async move { tokio::time::timeout(REQUEST_TIMEOUT, exchange).await });
         let result = match spawned.await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err("no answer within 10 s".into()),
