@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import secrets
+import subprocess
 import threading
 import time
 
@@ -36,6 +37,7 @@ from support import (
     closed_port,
     expected_cost_nanos,
     free_port,
+    to_yaml,
 )
 
 MESSAGES = [{"role": "user", "content": "trace me please"}]
@@ -395,3 +397,17 @@ def test_a_collector_that_is_down_costs_spans_and_a_warning_never_a_call(make_ga
     assert len(gw.events(4)) == 4
     log = gw.log_text()
     assert log.count("traces could not be sent to the OTLP collector") == 1, log[-3000:]
+
+
+def test_airlock_check_refuses_an_endpoint_that_is_not_an_http_url(gateway, airlock_bin, tmp_path):
+    config = dict(gateway.config, telemetry={"log": "info", "otlp_endpoint": "127.0.0.1:4318"})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(to_yaml(config) + "\n")
+    res = subprocess.run(
+        [str(airlock_bin), "check", "--config", str(bad)], capture_output=True, text=True, env=gateway.env(), timeout=20
+    )
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "telemetry.otlp_endpoint `127.0.0.1:4318` must start with http:// or https://" in out, out
+    [line] = [i + 1 for i, l in enumerate(bad.read_text().splitlines()) if "otlp_endpoint" in l]
+    assert f"line {line}" in out, out
