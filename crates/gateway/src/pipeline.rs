@@ -63,10 +63,15 @@ impl Call {
         self.span.as_ref().and_then(CallSpan::upstream)
     }
 
-    /// Adds a span attribute the event does not carry; nothing when traces are off.
-    pub fn annotate(&mut self, key: &'static str, value: impl Into<opentelemetry::Value>) {
+    /// Adds a span attribute the event does not carry. The value is only made when the
+    /// call has a span: with traces off this costs nothing.
+    pub fn annotate<V: Into<opentelemetry::Value>>(
+        &mut self,
+        key: &'static str,
+        value: impl FnOnce() -> V,
+    ) {
         if let Some(span) = &mut self.span {
-            span.annotate(opentelemetry::KeyValue::new(key, value));
+            span.annotate(opentelemetry::KeyValue::new(key, value()));
         }
     }
 }

@@ -162,10 +162,10 @@ async fn rpc(
         call.agent = Some(agent.clone());
         call.target = Some(target(&remote));
         call.bytes_in = body.len() as u64;
-        call.annotate("jsonrpc.request.id", jsonrpc::id_text(&id));
+        call.annotate("jsonrpc.request.id", || jsonrpc::id_text(&id));
         if info.purpose == Purpose::Message {
             // Sending a message is what the GenAI conventions call invoking an agent.
-            call.annotate("gen_ai.operation.name", "invoke_agent");
+            call.annotate("gen_ai.operation.name", || "invoke_agent");
         }
         call.extra
             .insert("a2a_version".into(), json!(info.version.as_str()));

@@ -317,8 +317,8 @@ async fn request(
     let mut guard = CallGuard::open_with_meta(gateway, Kind::Mcp, operation, headers, meta).await;
     {
         let call = guard.call();
-        call.annotate("mcp.session.id", ctx.session.id.clone());
-        call.annotate("jsonrpc.request.id", jsonrpc::id_text(&id));
+        call.annotate("mcp.session.id", || ctx.session.id.clone());
+        call.annotate("jsonrpc.request.id", || jsonrpc::id_text(&id));
         call.agent = Some(ctx.agent.clone());
         call.target = Some(Target {
             provider: server.name.clone(),
