@@ -15,6 +15,7 @@ use crate::controls::now_ms;
 use crate::egress::ca::Authority;
 use crate::identity::KeyRing;
 use crate::metrics::Metrics;
+use crate::traces::Traces;
 use crate::upstream::{self, Client};
 
 /// One immutable config snapshot and what is derived from it.
@@ -32,6 +33,8 @@ pub struct Gateway {
     pub(crate) metrics: Metrics,
     pub(crate) upstream: Client,
     pub(crate) alerts: Alerts,
+    /// The span exporter, when `telemetry.otlp_endpoint` is set (read at start only).
+    pub(crate) traces: Option<Traces>,
     pub(crate) mcp: crate::mcp::McpState,
     /// Remote agents' cards (A2A), kept briefly.
     pub(crate) a2a: crate::a2a::Cards,
@@ -69,6 +72,11 @@ impl Gateway {
             .ca
             .as_ref()
             .and_then(|files| open_ca(files).ok().map(|ca| (files.clone(), ca)));
+        let traces = config.otlp_traces.as_deref().and_then(|url| {
+            Traces::start(url, upstream.clone())
+                .inspect_err(|e| tracing::error!(%url, error = %e, "traces cannot be exported"))
+                .ok()
+        });
         let mut prefix = [0u8; 4];
         getrandom::fill(&mut prefix).expect("the OS random source is available");
         Arc::new(Gateway {
@@ -81,6 +89,7 @@ impl Gateway {
             counters,
             metrics: Metrics::default(),
             alerts: Alerts::start(upstream.clone()),
+            traces,
             mcp: Default::default(),
             a2a: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),

@@ -149,6 +149,11 @@ pub fn unauthorized(mut guard: CallGuard, headers: &HeaderMap) -> Response<Body>
     res
 }
 
+/// A request id as text (a string id without its quotes), for span attributes.
+pub fn id_text(id: &Value) -> String {
+    id.as_str().map_or_else(|| id.to_string(), str::to_string)
+}
+
 /// The id of a response message, as the upstream numbered it.
 pub fn response_id(msg: &Value) -> Option<i64> {
     if msg.get("method").is_some() {

@@ -21,6 +21,7 @@ mod pipeline;
 mod rebuild;
 mod reload;
 mod server;
+mod traces;
 mod upstream;
 
 pub use egress::ca;

@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use crate::controls;
 use crate::gateway::{Gateway, Runtime};
 use crate::identity::presented_key;
+use crate::traces::{CallSpan, UpstreamContext};
 
 /// What is known about a call in flight.
 pub struct Call {
@@ -51,6 +52,28 @@ pub struct Call {
     /// The admitted plan of counter charges, settled with the real cost.
     pub plan: Option<Plan>,
     pub extra: Map<String, Value>,
+    /// The call's span, when traces are exported.
+    span: Option<CallSpan>,
+}
+
+impl Call {
+    /// The trace context to send upstream in place of the agent's: this call's span. `None`
+    /// when traces are not exported; the agent's own context then passes unchanged.
+    pub fn upstream_trace(&self) -> Option<&UpstreamContext> {
+        self.span.as_ref().and_then(CallSpan::upstream)
+    }
+
+    /// Adds a span attribute the event does not carry. The value is only made when the
+    /// call has a span: with traces off this costs nothing.
+    pub fn annotate<V: Into<opentelemetry::Value>>(
+        &mut self,
+        key: &'static str,
+        value: impl FnOnce() -> V,
+    ) {
+        if let Some(span) = &mut self.span {
+            span.annotate(opentelemetry::KeyValue::new(key, value()));
+        }
+    }
 }
 
 /// How a call ended.
@@ -88,6 +111,20 @@ impl CallGuard {
         operation: &str,
         headers: &HeaderMap,
     ) -> CallGuard {
+        CallGuard::open_with_meta(gateway, kind, operation, headers, None).await
+    }
+
+    /// [`open`](Self::open) for a JSON-RPC request whose `params._meta` may carry the
+    /// agent's trace context (MCP's place for it), which then wins over the headers'.
+    pub async fn open_with_meta(
+        gateway: Arc<Gateway>,
+        kind: Kind,
+        operation: &str,
+        headers: &HeaderMap,
+        meta: Option<&Map<String, Value>>,
+    ) -> CallGuard {
+        // The span starts on arrival, before any wait for the ledger.
+        let span = gateway.traces.as_ref().map(|t| t.open(headers, meta));
         let slot = gateway.ledger.reserve().await.ok();
         let runtime = gateway.runtime();
         let run_id = headers
@@ -113,6 +150,7 @@ impl CallGuard {
             responded: None,
             plan: None,
             extra: Map::new(),
+            span,
         };
         CallGuard {
             call: Some(call),
@@ -218,6 +256,7 @@ fn settle(
             .entry("bytes_down")
             .or_insert(ending.bytes_out.into());
     }
+    let span = call.span.take();
     let overhead = call
         .responded
         .map(|r| (r - call.started).saturating_sub(call.upstream_wait.unwrap_or_default()));
@@ -247,6 +286,9 @@ fn settle(
         run_id: call.run_id,
         extra: call.extra,
     };
+    if let Some(span) = span {
+        span.end(&event, &runtime.config);
+    }
     gateway.settle(event, slot, overhead);
 }
 

@@ -42,9 +42,12 @@ pub async fn watch(gateway: Arc<Gateway>, path: PathBuf, mut stopped: watch::Rec
         match Config::parse(&text, &|k| std::env::var(k).ok()) {
             Ok(config) => {
                 let old = gateway.runtime();
-                if config.listen != old.config.listen || config.state != old.config.state {
+                if config.listen != old.config.listen
+                    || config.state != old.config.state
+                    || config.otlp_traces != old.config.otlp_traces
+                {
                     tracing::warn!(
-                        "config reload: listen and state changes take effect at the next restart"
+                        "config reload: listen, state and telemetry.otlp_endpoint changes take effect at the next restart"
                     );
                 }
                 gateway.apply(config);

@@ -69,6 +69,9 @@ impl Running {
         if let Err(e) = self.gateway.ledger.flush().await {
             tracing::error!(error = %e, "ledger flush at shutdown failed");
         }
+        if let Some(traces) = &self.gateway.traces {
+            traces.shutdown().await;
+        }
     }
 }
 

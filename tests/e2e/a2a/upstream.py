@@ -17,7 +17,8 @@ of to this server (to test that the gateway refuses a foreign origin).
 
 What the agent does with the text of a message:
 - `whoami`: answers with a Message (no task) whose text is a JSON object of the request
-  headers it received that matter (host, authorization, a2a-version, x-*).
+  headers it received that matter (host, authorization, a2a-version, the W3C trace
+  context, x-*).
 - `slow …`: a task that works for up to 30 s in small steps; CancelTask cancels it.
 - anything else: a task that reports `working`, adds an artifact `echo: <text>` in two
   chunks, and completes with the message `done`.
@@ -55,7 +56,7 @@ from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import JSONResponse
 
-SHOWN_HEADERS = ("host", "authorization", "a2a-version")
+SHOWN_HEADERS = ("host", "authorization", "a2a-version", "traceparent", "tracestate")
 
 
 class EchoExecutor(AgentExecutor):

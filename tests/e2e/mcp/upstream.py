@@ -197,6 +197,11 @@ def build(name: str, state: Path | None, poisoned: bool) -> UpstreamServer:
     def image() -> list:
         return [Image(data=TINY_PNG, format="png"), "a 1x1 red pixel"]
 
+    @text_tool(description="Returns the W3C trace context the request carried in params._meta (JSON text).")
+    def trace_context(ctx: Context) -> str:
+        meta = ctx.request_context.meta or {}
+        return json.dumps({k: meta.get(k) for k in ("traceparent", "tracestate")})
+
     @text_tool(description="Always fails.")
     def fail() -> str:
         raise ToolError(f"{name}: this tool always fails")

@@ -181,6 +181,9 @@ pub struct Config {
     /// have a `dlp` section.
     pub detectors: Arc<Detectors>,
     pub log: Option<String>,
+    /// Where spans are posted (OTLP/HTTP protobuf): `telemetry.otlp_endpoint` as the full
+    /// traces URL. Read at start; a reload does not move it.
+    pub otlp_traces: Option<String>,
 }
 
 pub const DEFAULT_GATEWAY: &str = "127.0.0.1:4000";
@@ -442,6 +445,18 @@ impl Config {
             }
         }
 
+        let telemetry = raw.telemetry.unwrap_or_default();
+        let otlp_traces = match telemetry.otlp_endpoint.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(endpoint) => Some(otlp_traces_url(endpoint).map_err(|why| {
+                ConfigError::about(
+                    text,
+                    "otlp_endpoint:",
+                    format!("telemetry.otlp_endpoint `{}` {why}", redact_url(endpoint)),
+                )
+            })?),
+        };
+
         Ok(Config {
             listen,
             state: StateConfig {
@@ -467,7 +482,8 @@ impl Config {
             a2a,
             egress,
             detectors,
-            log: raw.telemetry.and_then(|t| t.log),
+            log: telemetry.log,
+            otlp_traces,
         })
     }
 
@@ -500,6 +516,33 @@ pub fn redact_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
+}
+
+/// The OTLP/HTTP traces URL for a collector endpoint: `/v1/traces` is added unless it is
+/// there already (the OpenTelemetry exporters' own rule for a base endpoint).
+fn otlp_traces_url(endpoint: &str) -> Result<String, &'static str> {
+    let rest = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err("names no host");
+    }
+    if authority.contains('@') {
+        return Err(
+            "must not carry credentials: give the collector's headers in OTEL_EXPORTER_OTLP_HEADERS",
+        );
+    }
+    if endpoint.contains(['?', '#']) || endpoint.chars().any(|c| c.is_whitespace()) {
+        return Err("must be a plain URL (no query, fragment or spaces)");
+    }
+    let base = endpoint.trim_end_matches('/');
+    Ok(if base.ends_with("/v1/traces") {
+        base.to_string()
+    } else {
+        format!("{base}/v1/traces")
+    })
 }
 
 /// The YAML parser's message already names the key and shows the line; keep it, and lift

@@ -361,9 +361,11 @@ pub struct RawWebhook {
     pub format: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTelemetry {
+    /// The OTLP/HTTP collector traces go to, e.g. `http://127.0.0.1:4318` (`/v1/traces` is
+    /// added unless the URL already ends with it). Unset or empty: no traces.
     pub otlp_endpoint: Option<String>,
     /// Log filter, e.g. `info` or `airlock=debug`.
     pub log: Option<String>,

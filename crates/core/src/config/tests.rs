@@ -343,3 +343,61 @@ fn intercepted_hosts_map_to_providers_and_get_a_ca() {
     assert!(err.to_string().contains("must be a host name"), "{err}");
     assert!(Config::parse(base, &no_env).unwrap().egress.ca.is_none());
 }
+
+#[test]
+fn the_otlp_endpoint_becomes_the_traces_url() {
+    let traces = |endpoint: &str| {
+        Config::parse(
+            &format!("telemetry:\n  otlp_endpoint: {endpoint}\n"),
+            &no_env,
+        )
+        .map(|c| c.otlp_traces)
+    };
+    let ok = [
+        ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+        ("http://127.0.0.1:4318/", "http://127.0.0.1:4318/v1/traces"),
+        (
+            "https://otel.example/v1/traces",
+            "https://otel.example/v1/traces",
+        ),
+        (
+            "https://otel.example/tenant/a",
+            "https://otel.example/tenant/a/v1/traces",
+        ),
+    ];
+    for (endpoint, url) in ok {
+        assert_eq!(
+            traces(endpoint).unwrap().as_deref(),
+            Some(url),
+            "{endpoint}"
+        );
+    }
+    // Empty means off, so `${OTEL_EXPORTER_OTLP_ENDPOINT:-}` works.
+    assert_eq!(traces("''").unwrap(), None);
+    assert_eq!(
+        Config::parse("agents: []\n", &no_env).unwrap().otlp_traces,
+        None
+    );
+
+    for (endpoint, why) in [
+        ("127.0.0.1:4318", "must start with http:// or https://"),
+        (
+            "grpc://127.0.0.1:4317",
+            "must start with http:// or https://",
+        ),
+        ("http://", "names no host"),
+        ("http://:4318", "names no host"),
+        (
+            "https://user:hunter2@otel.example",
+            "must not carry credentials",
+        ),
+        ("http://otel.example/?x=1", "must be a plain URL"),
+    ] {
+        let err = traces(endpoint).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("telemetry.otlp_endpoint"), "{message}");
+        assert!(message.contains(why), "{endpoint}: {message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert_eq!(err.line, Some(2), "{message}");
+    }
+}

@@ -26,9 +26,16 @@ use crate::http::{Body, json_response, sse_response};
 use crate::jsonrpc::{refusal, with_reason};
 use crate::pipeline::CallGuard;
 
-/// Request headers of the agent that the remote agent needs: the protocol version and the
-/// extensions asked for. Nothing else of the agent's request goes upstream.
-const PASSED_UP: [&str; 3] = ["a2a-version", "a2a-extensions", "x-a2a-extensions"];
+/// Request headers of the agent that the remote agent needs: the protocol version, the
+/// extensions asked for, and the W3C trace context (replaced by Airlock's own span's when
+/// traces are exported). Nothing else of the agent's request goes upstream.
+const PASSED_UP: [&str; 5] = [
+    "a2a-version",
+    "a2a-extensions",
+    "x-a2a-extensions",
+    "traceparent",
+    "tracestate",
+];
 /// Response headers relayed back: the extensions the remote agent activated.
 const PASSED_DOWN: [&str; 2] = ["a2a-extensions", "x-a2a-extensions"];
 /// The largest JSON answer Airlock reads (streams are never held whole).
@@ -102,6 +109,9 @@ pub async fn forward(rpc: Rpc, headers: &HeaderMap, mut guard: CallGuard) -> Res
         }
     }
     add_config_headers(up, remote);
+    if let Some(trace) = guard.call().upstream_trace() {
+        trace.replace_headers(up);
+    }
     up.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -13,7 +13,7 @@ mod forward;
 
 use std::sync::Arc;
 
-use airlock_core::a2a::{self, TaskFacts};
+use airlock_core::a2a::{self, Purpose, TaskFacts};
 use airlock_core::config::Target;
 use airlock_core::config::a2a::RemoteAgent;
 use airlock_core::fingerprint::fingerprint;
@@ -162,6 +162,11 @@ async fn rpc(
         call.agent = Some(agent.clone());
         call.target = Some(target(&remote));
         call.bytes_in = body.len() as u64;
+        call.annotate("jsonrpc.request.id", || jsonrpc::id_text(&id));
+        if info.purpose == Purpose::Message {
+            // Sending a message is what the GenAI conventions call invoking an agent.
+            call.annotate("gen_ai.operation.name", || "invoke_agent");
+        }
         call.extra
             .insert("a2a_version".into(), json!(info.version.as_str()));
         // The conversation is the natural run: loop rules per run apply to it.

@@ -104,6 +104,10 @@ pub async fn send(
     }
     parts.uri = Uri::try_from(path.as_str()).unwrap_or_else(|_| Uri::from_static("/"));
     strip_hop_by_hop(&mut parts.headers);
+    // The destination's spans become children of Airlock's, not of the agent's.
+    if let Some(trace) = guard.call().upstream_trace() {
+        trace.replace_headers(&mut parts.headers);
+    }
     let refuse = |guard: CallGuard, d: Denial| {
         guard.finish(Ending::denied(&d));
         super::refusal(&d)

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 
 use super::classify::LlmRequest;
 use crate::pipeline::CallGuard;
+use crate::traces::UpstreamContext;
 use crate::upstream::is_forwardable_request_header;
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -47,7 +48,15 @@ pub async fn forward(
             tokio::time::sleep(backoff(i)).await;
         }
         guard.call().target = Some(target.clone());
-        let upstream_req = build(provider, request, target, client_headers, own_credentials)?;
+        let trace = guard.call().upstream_trace();
+        let upstream_req = build(
+            provider,
+            request,
+            target,
+            client_headers,
+            own_credentials,
+            trace,
+        )?;
         let sent = Instant::now();
         let result =
             tokio::time::timeout(timeout, guard.gateway().upstream.request(upstream_req)).await;
@@ -120,6 +129,7 @@ fn build(
     target: &Target,
     client: &HeaderMap,
     own_credentials: bool,
+    trace: Option<&UpstreamContext>,
 ) -> Result<Request<Full<bytes::Bytes>>, Denial> {
     let url = format!("{}{}", provider.base_url, request.api.upstream_path());
     let body = request.body_for(&target.model, provider.kind);
@@ -129,6 +139,10 @@ fn build(
         if is_forwardable_request_header(name) {
             headers.append(name, value.clone());
         }
+    }
+    // The provider's spans become children of Airlock's, not of the agent's.
+    if let Some(trace) = trace {
+        trace.replace_headers(headers);
     }
     headers.insert(
         header::CONTENT_TYPE,

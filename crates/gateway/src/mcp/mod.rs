@@ -313,9 +313,12 @@ async fn request(
     } else {
         &method
     };
-    let mut guard = CallGuard::open(gateway, Kind::Mcp, operation, headers).await;
+    let meta = params.get("_meta").and_then(Value::as_object);
+    let mut guard = CallGuard::open_with_meta(gateway, Kind::Mcp, operation, headers, meta).await;
     {
         let call = guard.call();
+        call.annotate("mcp.session.id", || ctx.session.id.clone());
+        call.annotate("jsonrpc.request.id", || jsonrpc::id_text(&id));
         call.agent = Some(ctx.agent.clone());
         call.target = Some(Target {
             provider: server.name.clone(),
@@ -353,6 +356,11 @@ async fn request(
             return jsonrpc::with_reason(json_response(StatusCode::OK, &e), d.reason);
         }
         return jsonrpc::refusal(StatusCode::OK, Some(&id), &d);
+    }
+    // MCP carries trace context in `params._meta` (every transport, stdio too): the
+    // server's spans become children of Airlock's.
+    if let Some(trace) = guard.call().upstream_trace() {
+        trace.replace_meta(&mut params);
     }
     call::forward(ctx, id, method, params, server, Some(guard)).await
 }
