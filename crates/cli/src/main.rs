@@ -82,10 +82,11 @@ enum Command {
     Usage {
         #[arg(long, env = "AIRLOCK_CONFIG")]
         config: Option<PathBuf>,
-        /// How far back, e.g. 1h, 24h, 30d.
+        /// How far back, e.g. 1h, 24h, 30d, or `today` / `month` (UTC).
         #[arg(long, default_value = "24h")]
         since: String,
-        /// agent, model, team, kind, provider or route (base_url, intercepted, recognised).
+        /// agent, model, team, kind, provider, route (base_url, intercepted, recognised),
+        /// target, outcome, reason, hour or day.
         #[arg(long, default_value = "agent")]
         by: String,
         /// table (default), json (the admin API's `/api/usage` shape) or csv.

@@ -23,8 +23,7 @@ pub fn run(
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let config = load_config(config.as_deref())?;
-    let group_by = GroupBy::parse(by)
-        .ok_or_else(|| anyhow!("--by must be agent, model, team, kind, provider or route"))?;
+    let group_by = GroupBy::parse(by).ok_or_else(|| anyhow!("--by must be {BY}"))?;
     let since_ms = since_ms(since)?;
     let rows = on_ledger(&config, |ledger| async move {
         ledger
@@ -45,13 +44,37 @@ pub fn run(
                 serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?
             );
         }
-        Format::Csv => print!("{}", csv(by, &rows)),
+        Format::Csv => print!("{}", csv(by, group_by, &rows)),
         Format::Table => println!(
-            "usage over the last {since}, by {by}:\n{}",
-            table(by, &rows)
+            "usage since {since}, by {by}:\n{}",
+            table(by, group_by, &rows)
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--by` takes.
+pub const BY: &str =
+    "agent, model, team, kind, provider, route, target, outcome, reason, hour or day";
+
+/// A row's key for people: hours and days as UTC times rather than unix milliseconds (the
+/// JSON keeps the API's form).
+fn key(group_by: GroupBy, row: &UsageRow) -> String {
+    let Some(key) = row.key.as_deref() else {
+        return "-".into();
+    };
+    match (group_by, key.parse::<u64>()) {
+        (GroupBy::Hour | GroupBy::Day, Ok(ms)) => {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            let text = humantime::format_rfc3339_seconds(at).to_string();
+            if group_by == GroupBy::Day {
+                text[..10].to_string()
+            } else {
+                text
+            }
+        }
+        _ => key.to_string(),
+    }
 }
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, its
@@ -66,7 +89,7 @@ pub fn csv_field(s: &str) -> String {
 
 /// RFC 4180: a header line, then a line a row; a field with a comma, a quote or a line
 /// break is quoted, its quotes doubled. Money in nano-dollars and in USD.
-fn csv(by: &str, rows: &[UsageRow]) -> String {
+fn csv(by: &str, group_by: GroupBy, rows: &[UsageRow]) -> String {
     let field = csv_field;
     let mut out = format!(
         "{},requests,denied,input_tokens,cached_input_tokens,output_tokens,reasoning_tokens,cost_nanos,cost_usd\r\n",
@@ -75,7 +98,7 @@ fn csv(by: &str, rows: &[UsageRow]) -> String {
     for r in rows {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{}\r\n",
-            field(r.key.as_deref().unwrap_or("")),
+            field(&r.key.as_ref().map(|_| key(group_by, r)).unwrap_or_default()),
             r.requests,
             r.denied,
             r.input_tokens,
@@ -89,7 +112,7 @@ fn csv(by: &str, rows: &[UsageRow]) -> String {
     out
 }
 
-fn table(by: &str, rows: &[UsageRow]) -> Table {
+fn table(by: &str, group_by: GroupBy, rows: &[UsageRow]) -> Table {
     let mut table = Table::new();
     table.set_header([
         by,
@@ -103,7 +126,7 @@ fn table(by: &str, rows: &[UsageRow]) -> Table {
     ]);
     for r in rows {
         table.add_row([
-            r.key.clone().unwrap_or_else(|| "-".into()),
+            key(group_by, r),
             r.requests.to_string(),
             r.denied.to_string(),
             r.input_tokens.to_string(),
@@ -114,4 +137,24 @@ fn table(by: &str, rows: &[UsageRow]) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_and_days_read_as_utc_times() {
+        let row = |k: &str| UsageRow {
+            key: Some(k.into()),
+            ..Default::default()
+        };
+        // 2026-11-27T17:00:00Z
+        let hour = row("1795798800000");
+        assert_eq!(key(GroupBy::Hour, &hour), "2026-11-27T17:00:00Z");
+        assert_eq!(key(GroupBy::Day, &row("1795737600000")), "2026-11-27");
+        assert_eq!(key(GroupBy::Agent, &hour), "1795798800000");
+        assert_eq!(key(GroupBy::Reason, &UsageRow::default()), "-");
+        assert!(csv("hour", GroupBy::Hour, &[hour]).contains("\r\n2026-11-27T17:00:00Z,0,"));
+    }
 }

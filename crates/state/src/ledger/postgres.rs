@@ -99,7 +99,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_unchained ON events (seq) WHERE hash IS NULL;",
 ];
 
-/// [`MIGRATIONS`], then the hourly rollup (its SQL is shared with SQLite) with the index
+/// [`MIGRATIONS`], then the hourly and daily rollups (their SQL is shared with SQLite) with the index
 /// behind the dashboard's listing of one outcome.
 fn migrations() -> Vec<String> {
     let mut all: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
@@ -107,7 +107,7 @@ fn migrations() -> Vec<String> {
         "{};
          {};
          CREATE INDEX events_outcome_ts ON events (outcome, ts_ms, seq);",
-        rollup::create_table("BIGINT"),
+        rollup::create_tables("BIGINT"),
         rollup::add_events("hash IS NOT NULL"),
     ));
     all

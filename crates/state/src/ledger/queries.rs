@@ -2,8 +2,8 @@
 //! (`?N`, `$N`) and the column that orders rows inserted in one millisecond (SQLite's
 //! `rowid`, PostgreSQL's `seq`) differ.
 
-use super::rollup::HOUR_MS;
-use super::{EventQuery, UsageQuery};
+use super::rollup::{DAY_MS, HOUR_MS};
+use super::{EventQuery, GroupBy, UsageQuery};
 
 /// How a store writes placeholder `n` and names its insertion-order column.
 pub struct Dialect {
@@ -66,9 +66,9 @@ pub fn events(q: &EventQuery, dialect: &Dialect) -> (String, Vec<Param>) {
     (sql, p.list)
 }
 
-/// Usage over `q`'s window, grouped. Whole hours come from the rollup, the part-hour
-/// before them from `events`; groupings the rollup can't answer (per run) read `events`
-/// alone.
+/// Usage over `q`'s window, grouped. Whole days come from the day rollup, whole hours
+/// before them from the hour rollup, the part-hour before those from `events` (see
+/// `rollup`); groupings the rollups can't answer (per run) read `events` alone.
 pub fn usage(q: &UsageQuery, dialect: &Dialect) -> (String, Vec<Param>) {
     let mut p = Params {
         dialect,
@@ -96,18 +96,35 @@ pub fn usage(q: &UsageQuery, dialect: &Dialect) -> (String, Vec<Param>) {
     let parts = match q.group_by.rollup_column() {
         None => from_events(""),
         Some(column) => {
-            let whole_hours = q.since_ms.div_ceil(HOUR_MS) * HOUR_MS;
-            let cut = p.push(Param::Int(whole_hours as i64));
-            format!(
-                "{}
-                 UNION ALL
-                 SELECT {column} AS key, SUM(requests) AS requests,
-                    SUM(CASE WHEN outcome = 'denied' THEN requests ELSE 0 END) AS denied,
-                    SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens),
-                    SUM(reasoning_tokens), SUM(cost_nanos)
-                 FROM usage_hours WHERE hour_ms >= {cut}{filters} GROUP BY 1",
-                from_events(&format!(" AND ts_ms < {cut}"))
-            )
+            let hours_from = q.since_ms.div_ceil(HOUR_MS) * HOUR_MS;
+            // Hour buckets can't come from day rows.
+            let days_from = match q.group_by {
+                GroupBy::Hour => None,
+                _ => Some(q.since_ms.div_ceil(DAY_MS) * DAY_MS),
+            };
+            let hours_at = p.push(Param::Int(hours_from as i64));
+            let days_at = days_from.map(|d| p.push(Param::Int(d as i64)));
+            let rolled = |table: &str, window: &str| {
+                format!(
+                    "SELECT {column} AS key, SUM(requests) AS requests,
+                        SUM(CASE WHEN outcome = 'denied' THEN requests ELSE 0 END) AS denied,
+                        SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens),
+                        SUM(reasoning_tokens), SUM(cost_nanos)
+                     FROM {table} WHERE {window}{filters} GROUP BY 1"
+                )
+            };
+            let mut parts = vec![from_events(&format!(" AND ts_ms < {hours_at}"))];
+            match days_at {
+                None => parts.push(rolled("usage_hours", &format!("start_ms >= {hours_at}"))),
+                Some(days_at) => {
+                    parts.push(rolled(
+                        "usage_hours",
+                        &format!("start_ms >= {hours_at} AND start_ms < {days_at}"),
+                    ));
+                    parts.push(rolled("usage_days", &format!("start_ms >= {days_at}")));
+                }
+            }
+            parts.join(" UNION ALL ")
         }
     };
     let sums: Vec<String> = [

@@ -1,9 +1,10 @@
-//! Hourly usage rollups. `usage_hours` holds, per UTC hour and per combination of the
-//! dimensions usage is grouped by, the sums over every event. The writer keeps it in the
-//! same transaction as the events, from the rows that transaction inserted (the ones not
-//! chained yet), so it always agrees with `events`. A usage query reads whole hours from
-//! it and only the part-hour at the start of its window from `events`: a month over a
-//! million events reads a few thousand rollup rows instead of a million events.
+//! Usage rollups. `usage_hours` and `usage_days` hold, per UTC hour and per UTC day, and per
+//! combination of the dimensions usage is grouped by, the sums over every event. The writer
+//! keeps both in the same transaction as the events, from the rows that transaction
+//! inserted (the ones not chained yet), so they always agree with `events`, the current
+//! hour and day included. A usage query reads whole days from `usage_days`, the whole hours
+//! before them from `usage_hours`, and only the part-hour at the start of its window from
+//! `events`: a month over a million events reads a month of day rows.
 //!
 //! The SQL here is written once for both stores: SQLite 3.24+ and PostgreSQL agree on
 //! upserts, `CAST` and positional grouping.
@@ -11,11 +12,15 @@
 use super::GroupBy;
 
 pub const HOUR_MS: u64 = 3_600_000;
+pub const DAY_MS: u64 = 86_400_000;
 
-/// The dimensions, as stored (`''` for a missing value, so the primary key can match it:
-/// NULLs never conflict), then the expressions that fill them from `events`.
-const DIMENSIONS: [(&str, &str); 10] = [
-    ("hour_ms", "ts_ms - ts_ms % 3600000"),
+/// Each rollup table and the span of its rows.
+pub const TABLES: [(&str, u64); 2] = [("usage_hours", HOUR_MS), ("usage_days", DAY_MS)];
+
+/// The dimensions after the row's start (`start_ms`), as stored (`''` for a missing value,
+/// so the primary key can match it: NULLs never conflict), and the expressions that fill
+/// them from `events`.
+const DIMENSIONS: [(&str, &str); 9] = [
     ("agent", "COALESCE(agent, '')"),
     ("team", "COALESCE(team, '')"),
     ("kind", "kind"),
@@ -47,62 +52,68 @@ pub const ROUTE: &str = "CASE WHEN kind <> 'llm' THEN kind
       WHEN extra LIKE '%\"intercepted\":false%' THEN 'recognised'
       ELSE 'base_url' END";
 
-/// The table, with the integer type each store names (`INTEGER`, `BIGINT`). Whole-hour
-/// scans walk the primary key; one agent's hours have an index of their own.
-pub fn create_table(int: &str) -> String {
+/// Both tables, with the integer type each store names (`INTEGER`, `BIGINT`). Scans of
+/// a time window walk the primary key; one agent's rows have an index of their own.
+pub fn create_tables(int: &str) -> String {
     let dims: Vec<String> = DIMENSIONS
         .iter()
-        .map(|(name, _)| {
-            let ty = if *name == "hour_ms" { int } else { "TEXT" };
-            format!("{name} {ty} NOT NULL")
-        })
+        .map(|(name, _)| format!("{name} TEXT NOT NULL"))
         .collect();
     let measures: Vec<String> = MEASURES
         .iter()
         .map(|(name, _)| format!("{name} {int} NOT NULL"))
         .collect();
     let key: Vec<&str> = DIMENSIONS.iter().map(|(name, _)| *name).collect();
-    format!(
-        "CREATE TABLE usage_hours ({}, {}, PRIMARY KEY ({}));
-         CREATE INDEX usage_hours_agent ON usage_hours (agent, hour_ms);",
-        dims.join(", "),
-        measures.join(", "),
-        key.join(", ")
-    )
+    TABLES
+        .iter()
+        .map(|(table, _)| {
+            format!(
+                "CREATE TABLE {table} (start_ms {int} NOT NULL, {}, {}, PRIMARY KEY (start_ms, {}));
+                 CREATE INDEX {table}_agent ON {table} (agent, start_ms);",
+                dims.join(", "),
+                measures.join(", "),
+                key.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// Adds the events matching `filter` to their hours: in the writer, the rows it just
-/// inserted (`hash IS NULL`); in the migration that made the table, all earlier ones.
+/// Adds the events matching `filter` to both tables: in the writer, the rows it just
+/// inserted (`hash IS NULL`); in the migration that made the tables, all earlier ones.
 pub fn add_events(filter: &str) -> String {
-    let columns: Vec<&str> = DIMENSIONS
-        .iter()
-        .chain(&MEASURES)
-        .map(|(name, _)| *name)
-        .collect();
+    let mut columns = vec!["start_ms"];
+    columns.extend(DIMENSIONS.iter().chain(&MEASURES).map(|(name, _)| *name));
+    let key = columns[..=DIMENSIONS.len()].join(", ");
     let values: Vec<&str> = DIMENSIONS
         .iter()
         .chain(&MEASURES)
         .map(|(_, expr)| *expr)
         .collect();
-    let positions: Vec<String> = (1..=DIMENSIONS.len()).map(|i| i.to_string()).collect();
-    let key: Vec<&str> = DIMENSIONS.iter().map(|(name, _)| *name).collect();
-    let sums: Vec<String> = MEASURES
+    let positions: Vec<String> = (1..=DIMENSIONS.len() + 1).map(|i| i.to_string()).collect();
+    TABLES
         .iter()
-        .map(|(name, _)| format!("{name} = usage_hours.{name} + excluded.{name}"))
-        .collect();
-    format!(
-        "INSERT INTO usage_hours ({}) SELECT {} FROM events WHERE {filter} GROUP BY {}
-         ON CONFLICT ({}) DO UPDATE SET {}",
-        columns.join(", "),
-        values.join(", "),
-        positions.join(", "),
-        key.join(", "),
-        sums.join(", ")
-    )
+        .map(|(table, span)| {
+            let sums: Vec<String> = MEASURES
+                .iter()
+                .map(|(name, _)| format!("{name} = {table}.{name} + excluded.{name}"))
+                .collect();
+            format!(
+                "INSERT INTO {table} ({}) SELECT ts_ms - ts_ms % {span}, {} FROM events
+                 WHERE {filter} GROUP BY {}
+                 ON CONFLICT ({key}) DO UPDATE SET {};",
+                columns.join(", "),
+                values.join(", "),
+                positions.join(", "),
+                sums.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl GroupBy {
-    /// The grouping over `usage_hours`, or `None` when it needs what the rollup drops.
+    /// The grouping over a rollup table, or `None` when it needs what the rollups drop.
     pub(super) fn rollup_column(self) -> Option<&'static str> {
         Some(match self {
             GroupBy::Agent => "NULLIF(agent, '')",
@@ -114,8 +125,8 @@ impl GroupBy {
             GroupBy::Outcome => "outcome",
             GroupBy::Reason => "NULLIF(reason, '')",
             GroupBy::Route => "route",
-            GroupBy::Hour => "CAST(hour_ms AS TEXT)",
-            GroupBy::Day => "CAST(hour_ms - hour_ms % 86400000 AS TEXT)",
+            GroupBy::Hour => "CAST(start_ms AS TEXT)",
+            GroupBy::Day => "CAST(start_ms - start_ms % 86400000 AS TEXT)",
             GroupBy::AgentRun | GroupBy::TeamRun => return None,
         })
     }

@@ -81,7 +81,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_unchained ON events (ts_ms) WHERE hash IS NULL;",
 ];
 
-/// [`MIGRATIONS`], then the hourly rollup (its SQL is shared with PostgreSQL) with the
+/// [`MIGRATIONS`], then the hourly and daily rollups (their SQL is shared with PostgreSQL) with the
 /// indexes behind the dashboard's filtered listings.
 fn migrations() -> Vec<String> {
     let mut all: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
@@ -90,7 +90,7 @@ fn migrations() -> Vec<String> {
          {};
          CREATE INDEX events_kind_ts ON events (kind, ts_ms);
          CREATE INDEX events_outcome_ts ON events (outcome, ts_ms);",
-        rollup::create_table("INTEGER"),
+        rollup::create_tables("INTEGER"),
         rollup::add_events("hash IS NOT NULL"),
     ));
     all
