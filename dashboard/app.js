@@ -157,8 +157,8 @@ async function drawOverview(view) {
   const stat = (label, value, sub) => h("div", { class: "card stat" },
     h("div", { class: "label" }, label), h("div", { class: "value" }, value), sub && h("div", { class: "sub" }, sub));
 
-  const deniedRows = reasons.filter((r) => r.key);
-  const maxDenied = Math.max(1, ...deniedRows.map((r) => r.requests));
+  const refusals = reasons.filter((r) => r.key);
+  const mostRefused = Math.max(1, ...refusals.map((r) => r.requests));
   view.replaceChildren(
     h("div", { class: "head" }, h("h1", {}, "Overview"), h("span", { class: "muted" }, "Days and months are UTC.")),
     h("div", { class: "grid stats" },
@@ -175,9 +175,9 @@ async function drawOverview(view) {
         { label: "Tokens", num: true, cell: (r) => count(r.input_tokens + r.output_tokens) },
         { label: "Spend", num: true, cell: (r) => usd(r.cost_nanos) },
       ], month.slice(0, 10))),
-      card("Denials by reason, last 24 hours", deniedRows.length
-        ? h("div", { class: "rows" }, deniedRows.map((r) => barRow(r.key, r.requests, maxDenied, `#/events?outcome=denied&reason=${r.key}`)))
-        : empty("No denials.")),
+      card("Denials and failures by reason, last 24 hours", refusals.length
+        ? h("div", { class: "rows" }, refusals.map((r) => barRow(r.key, r.requests, mostRefused, `#/events?reason=${encodeURIComponent(r.key)}`)))
+        : empty("None.")),
       card("How LLM calls arrive this month", table([
         { label: "Route", cell: (r) => ROUTES[r.key] || r.key },
         { label: "Calls", num: true, cell: (r) => count(r.requests) },
@@ -382,7 +382,7 @@ async function agentPage(view, id) {
       agent.team && h("span", { class: "muted" }, `team ${agent.team}`),
       agent.suspended ? badge("suspended") : badge("active"),
       !agent.suspended && reasonInput, toggle),
-    agent.suspension && h("p", { class: "error" }, `Suspended since ${when(agent.suspension.since_ms)}: ${agent.suspension.reason}`),
+    agent.suspension ? h("p", { class: "error" }, `Suspended since ${when(agent.suspension.since_ms)}: ${agent.suspension.reason}`) : "",
     h("div", { class: "grid two" },
       card("Budgets", budgetRows.length ? h("div", { class: "rows" }, budgetRows) : empty("No budget set.")),
       card("Limits and allow lists",
@@ -395,10 +395,10 @@ async function agentPage(view, id) {
       used("MCP tools, last 30 days", tools, "Tool"),
       used("Hosts, last 30 days", hosts, "Host"),
       used("Agents called (A2A), last 30 days", peers, "Agent"),
-      card("Denials, last 30 days", denials.length ? table([
+      card("Denials and failures, last 30 days", denials.length ? table([
         { label: "Reason", cell: (r) => h("span", { class: "mono" }, r.key) },
         { label: "Calls", num: true, cell: (r) => count(r.requests) },
-      ], denials) : empty("No denials."))),
+      ], denials) : empty("None."))),
     card("Latest calls", recent.events.length ? callTable(recent.events) : empty("No calls yet.")));
 }
 

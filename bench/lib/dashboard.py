@@ -137,7 +137,7 @@ def report(out: str, meta_path: str) -> None:
           f"{' · QUICK run' if meta.get('quick') else ''}\n")
     print(f"SQLite ledger: {r['rows']:,} events over {meta['days']} days "
           f"({meta['size_mb']} MB; {r['rollup_rows']:,} rollup rows), written through the ledger's own "
-          f"writer (batches, hash chain, rollup) at {meta['fill_rate']} events/s.\n")
+          f"writer (batches, hash chain, rollups) at {meta['fill_rate']} events/s.\n")
     print("## Pages (their API requests at once, as the browser makes them)\n")
     print("| page | requests | p50 | max |\n|---|---:|---:|---:|")
     for page, s in r["pages"].items():
@@ -150,7 +150,7 @@ def report(out: str, meta_path: str) -> None:
     print("| pages | p50 | max |\n|---|---:|---:|")
     for name, s in r["paging"].items():
         print(f"| {name} | {ms(s)} |")
-    print("\n## The same figures summed from the events alone (as before the hourly rollup)\n")
+    print("\n## The same figures summed from the events alone (as before the rollups)\n")
     print("| query | p50 | max |\n|---|---:|---:|")
     for name, s in r["before_rollup"].items():
         print(f"| {name} | {ms(s)} |")
