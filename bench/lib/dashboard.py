@@ -131,30 +131,29 @@ def measure(url: str, token: str, ledger: str, out: str) -> None:
 def report(out: str, meta_path: str) -> None:
     r = json.load(open(out))
     meta = dict(line.rstrip("\n").split("=", 1) for line in open(meta_path) if "=" in line)
-    ms = lambda s: f"{s['p50']:.1f} ms | {s['max']:.1f} ms"  # noqa: E731
     print("# Dashboard over a million events\n")
     print(f"{meta['date']} · {meta['cpu']} ({meta['nproc']} cores) · airlock {meta['airlock_rev']}"
           f"{' · QUICK run' if meta.get('quick') else ''}\n")
     print(f"SQLite ledger: {r['rows']:,} events over {meta['days']} days "
           f"({meta['size_mb']} MB; {r['rollup_rows']:,} rollup rows), written through the ledger's own "
           f"writer (batches, hash chain, rollups) at {meta['fill_rate']} events/s.\n")
-    print("## Pages (their API requests at once, as the browser makes them)\n")
-    print("| page | requests | p50 | max |\n|---|---:|---:|---:|")
-    for page, s in r["pages"].items():
-        print(f"| {page} | {s['requests']} | {ms(s)} |")
-    print("\n## Each request (one after another, keep-alive)\n")
-    print("| request | p50 | max |\n|---|---:|---:|")
-    for path, s in r["requests"].items():
-        print(f"| `{path}` | {ms(s)} |")
-    print("\n## Paging back through the events table (50 a page)\n")
-    print("| pages | p50 | max |\n|---|---:|---:|")
-    for name, s in r["paging"].items():
-        print(f"| {name} | {ms(s)} |")
-    print("\n## The same figures summed from the events alone (as before the rollups)\n")
-    print("| query | p50 | max |\n|---|---:|---:|")
-    for name, s in r["before_rollup"].items():
-        print(f"| {name} | {ms(s)} |")
+    section("Pages (their API requests at once, as the browser makes them)", "page | requests",
+            [(f"{page} | {s['requests']}", s) for page, s in r["pages"].items()])
+    section("Each request (one after another, keep-alive)", "request",
+            [(f"`{path}`", s) for path, s in r["requests"].items()])
+    section("Paging back through the events table (50 a page)", "pages", r["paging"].items())
+    section("The same figures summed from the events alone (as before the rollups)", "query",
+            r["before_rollup"].items())
 
+
+def section(title: str, head: str, rows) -> None:
+    """A markdown table of timings: the row's name(s), then p50 and max."""
+    names = head.count("|") + 1
+    print(f"## {title}\n")
+    print(f"| {head} | p50 | max |\n|{'---|' * names}---:|---:|")
+    for name, s in rows:
+        print(f"| {name} | {s['p50']:.1f} ms | {s['max']:.1f} ms |")
+    print()
 
 if __name__ == "__main__":
     if sys.argv[1] == "measure":

@@ -99,18 +99,14 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_unchained ON events (seq) WHERE hash IS NULL;",
 ];
 
-/// [`MIGRATIONS`], then the hourly and daily rollups (their SQL is shared with SQLite) with the index
-/// behind the dashboard's listing of one outcome.
+/// [`MIGRATIONS`], then the rollups, with the indexes behind the dashboard's filtered
+/// listings.
 fn migrations() -> Vec<String> {
-    let mut all: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
-    all.push(format!(
-        "{};
-         {};
-         CREATE INDEX events_outcome_ts ON events (outcome, ts_ms, seq);",
-        rollup::create_tables("BIGINT"),
-        rollup::add_events("hash IS NOT NULL"),
-    ));
-    all
+    rollup::after(
+        MIGRATIONS,
+        "BIGINT",
+        "CREATE INDEX events_outcome_ts ON events (outcome, ts_ms, seq);",
+    )
 }
 
 const DIALECT: Dialect = Dialect {

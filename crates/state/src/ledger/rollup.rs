@@ -54,7 +54,7 @@ pub const ROUTE: &str = "CASE WHEN kind <> 'llm' THEN kind
 
 /// Both tables, with the integer type each store names (`INTEGER`, `BIGINT`). Scans of
 /// a time window walk the primary key; one agent's rows have an index of their own.
-pub fn create_tables(int: &str) -> String {
+fn create_tables(int: &str) -> String {
     let dims: Vec<String> = DIMENSIONS
         .iter()
         .map(|(name, _)| format!("{name} TEXT NOT NULL"))
@@ -77,6 +77,19 @@ pub fn create_tables(int: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A store's migrations, `earlier` and then one that makes the rollup tables (with the
+/// integer type the store names), fills them from the events already there and adds
+/// `indexes`.
+pub fn after(earlier: &[&str], int: &str, indexes: &str) -> Vec<String> {
+    let mut all: Vec<String> = earlier.iter().map(|m| m.to_string()).collect();
+    all.push(format!(
+        "{};\n{};\n{indexes}",
+        create_tables(int),
+        add_events("hash IS NOT NULL")
+    ));
+    all
 }
 
 /// Adds the events matching `filter` to both tables: in the writer, the rows it just

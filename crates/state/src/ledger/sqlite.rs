@@ -81,19 +81,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_unchained ON events (ts_ms) WHERE hash IS NULL;",
 ];
 
-/// [`MIGRATIONS`], then the hourly and daily rollups (their SQL is shared with PostgreSQL) with the
-/// indexes behind the dashboard's filtered listings.
+/// [`MIGRATIONS`], then the rollups, with the indexes behind the dashboard's filtered
+/// listings.
 fn migrations() -> Vec<String> {
-    let mut all: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
-    all.push(format!(
-        "{};
-         {};
-         CREATE INDEX events_kind_ts ON events (kind, ts_ms);
-         CREATE INDEX events_outcome_ts ON events (outcome, ts_ms);",
-        rollup::create_tables("INTEGER"),
-        rollup::add_events("hash IS NOT NULL"),
-    ));
-    all
+    rollup::after(
+        MIGRATIONS,
+        "INTEGER",
+        "CREATE INDEX events_kind_ts ON events (kind, ts_ms); CREATE INDEX events_outcome_ts ON events (outcome, ts_ms);",
+    )
 }
 
 const DIALECT: Dialect = Dialect {
