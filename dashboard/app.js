@@ -96,7 +96,10 @@ async function route() {
   const page = name === "" ? "overview" : name === "agents" && arg ? "agent" : name;
   document.querySelectorAll("nav a").forEach((a) =>
     a.classList.toggle("active", a.dataset.page === (page === "agent" ? "agents" : page)));
-  const view = $("#view");
+  // Each visit draws into an element of its own: a page still loading when the person
+  // moves on finishes into a detached element, never over the next page.
+  const view = h("div", {});
+  $("#view").replaceChildren(view);
   const draw = pages[page];
   if (!draw) { view.replaceChildren(empty("No such page.")); return; }
   try {
@@ -144,6 +147,7 @@ async function drawOverview(view) {
     chartBox.replaceChildren(barChart(buckets, hourly));
   }
 
+  const chartDrawn = drawChart();
   const [outcomes, today, month, reasons, routes] = await Promise.all([
     usage({ group_by: "outcome", since: "today" }),
     usage({ group_by: "agent", since: "today" }),
@@ -183,7 +187,7 @@ async function drawOverview(view) {
         { label: "Calls", num: true, cell: (r) => count(r.requests) },
         { label: "Spend", num: true, cell: (r) => usd(r.cost_nanos) },
       ], routes))));
-  await drawChart();
+  await chartDrawn;
 }
 
 const ROUTES = {
@@ -272,21 +276,41 @@ async function livePage(view) {
     pause.textContent = paused ? "Resume" : "Pause";
   } }, "Pause");
 
+  function add(e) {
+    if (paused) return;
+    const row = callRow(e);
+    row.classList.add("fresh");
+    body.prepend(row);
+    while (body.children.length > MAX_ROWS) body.lastElementChild.remove();
+  }
+
+  // The stream opens first and holds what arrives until the latest calls are listed, so
+  // no call falls between the two; one in both is shown once.
   async function connect() {
     source?.close();
     const q = new URLSearchParams(Object.entries(filters).filter(([, v]) => v));
-    const recent = await api("/api/events?" + new URLSearchParams([...q, ["limit", "50"]]));
-    body.replaceChildren(...recent.events.map(callRow));
-    source = new EventSource("/api/events/stream?" + q);
-    source.onopen = () => { state.className = "badge live"; state.textContent = "live"; };
-    source.onerror = () => { state.className = "badge offline"; state.textContent = "reconnecting"; };
-    source.addEventListener("call", (msg) => {
-      if (paused) return;
-      const row = callRow(JSON.parse(msg.data));
-      row.classList.add("fresh");
-      body.prepend(row);
-      while (body.children.length > MAX_ROWS) body.lastElementChild.remove();
+    const mine = new EventSource("/api/events/stream?" + q);
+    source = mine;
+    const held = [];
+    let listed = null;
+    mine.onopen = () => { state.className = "badge live"; state.textContent = "live"; };
+    mine.onerror = () => {
+      state.className = "badge offline";
+      state.textContent = "reconnecting";
+      // A closed stream is not retried by the browser: usually the session ended.
+      if (mine.readyState === EventSource.CLOSED) {
+        api("/api/session").then((s) => { if (!s.signed_in) showLogin(); }, report);
+      }
+    };
+    mine.addEventListener("call", (msg) => {
+      const e = JSON.parse(msg.data);
+      if (listed) { if (!listed.has(e.id)) add(e); } else held.push(e);
     });
+    const recent = await api("/api/events?" + new URLSearchParams([...q, ["limit", "50"]]));
+    if (source !== mine) return;
+    body.replaceChildren(...recent.events.map(callRow));
+    listed = new Set(recent.events.map((e) => e.id));
+    held.filter((e) => !listed.has(e.id)).forEach(add);
   }
 
   const select = (name, options) => h("select", { name, "aria-label": name, onchange: (e) => {
@@ -442,7 +466,10 @@ async function eventsPage(view) {
   };
   const PAGE = 50;
   const body = h("tbody", {});
-  const more = h("button", { type: "button", class: "quiet", hidden: true, onclick: () => load(true).catch(report) }, "Older events");
+  const more = h("button", { type: "button", class: "quiet", hidden: true, onclick: () => {
+    more.disabled = true;
+    load(true).catch(report).finally(() => { more.disabled = false; });
+  } }, "Older events");
   const status = h("span", { class: "muted" });
 
   async function load(older) {
@@ -479,9 +506,11 @@ async function eventsPage(view) {
   await load(false);
 }
 
+/** A select of `options`; a value from the URL that is not among them stays chosen. */
 function selectOf(name, value, options) {
+  const all = options.some(([v]) => v === value) ? options : [...options, [value]];
   return h("select", { name, "aria-label": name },
-    options.map(([v, label]) => h("option", { value: v, selected: v === value }, label || v)));
+    all.map(([v, label]) => h("option", { value: v, selected: v === value }, label || v)));
 }
 
 // ---------- sign-in ----------
@@ -511,11 +540,18 @@ $("#login-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const err = $("#login-error");
   err.hidden = true;
-  const res = await fetch("/api/session", {
-    method: "POST", credentials: "same-origin",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ token: $("#token").value }),
-  });
+  let res;
+  try {
+    res = await fetch("/api/session", {
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: $("#token").value }),
+    });
+  } catch {
+    err.textContent = "Airlock did not answer; is it running?";
+    err.hidden = false;
+    return;
+  }
   $("#token").value = "";
   if (res.ok) return showApp();
   const data = await res.json().catch(() => ({}));

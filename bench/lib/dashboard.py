@@ -50,6 +50,8 @@ def pages() -> dict[str, list[str]]:
         "events: denied": ["/api/events?limit=50&outcome=denied"],
         "events: one reason": ["/api/events?limit=50&reason=loop_detected"],
         "events: agent + kind": [f"/api/events?limit=50&agent={AGENT}&kind=mcp"],
+        "events: a reason no call has": ["/api/events?limit=50&reason=no_such_reason"],
+        "events: agent + rare outcome": [f"/api/events?limit=50&agent={AGENT}&outcome=cancelled"],
     }
 
 

@@ -1,5 +1,5 @@
-//! Fills a ledger with synthetic calls through the real writer (batches, hash chain, hourly
-//! rollup), for `bench/dashboard`: `fill_ledger URL COUNT DAYS`. Calls are spread evenly
+//! Fills a ledger with synthetic calls through the real writer (batches, hash chain,
+//! rollups), for `bench/dashboard`: `fill_ledger URL COUNT DAYS`. Calls are spread evenly
 //! over the last DAYS days, oldest first, across 20 agents in 4 teams and every kind, with
 //! a few denials and failures. Deterministic (a fixed xorshift seed), so runs compare.
 

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::Outcome;
+use airlock_core::keys::KeyDigest;
 use airlock_core::money::nanos_to_usd;
 use airlock_state::{EventQuery, GroupBy, UsageQuery};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use crate::controls::now_ms;
 use crate::gateway::Gateway;
@@ -49,7 +49,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         (&Method::POST, "/api/session") => return sign_in(&gateway, req).await,
         // Open, so the page can ask without an error in the browser's console.
         (&Method::GET, "/api/session") => {
-            let signed_in = authorised(&gateway, req.method(), req.headers());
+            let signed_in = authorised(&gateway, req.method(), req.headers()).await;
             return json_response(StatusCode::OK, &json!({ "signed_in": signed_in }));
         }
         (&Method::DELETE, "/api/session") => {
@@ -60,7 +60,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         }
         _ => {}
     }
-    if !authorised(&gateway, req.method(), req.headers()) {
+    if !authorised(&gateway, req.method(), req.headers()).await {
         let mut res = error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -119,25 +119,29 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     }
 }
 
-/// A bearer admin token, or a dashboard session.
-fn authorised(gateway: &Gateway, method: &Method, headers: &http::HeaderMap) -> bool {
+/// A bearer admin token, or a dashboard session. A wrong token is answered slowly.
+async fn authorised(gateway: &Gateway, method: &Method, headers: &http::HeaderMap) -> bool {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match bearer {
-        Some(token) => is_admin_token(gateway, token),
+        Some(token) => is_admin_token(gateway, token).await,
         None => gateway.sessions.admits(method, headers, now_ms()),
     }
 }
 
-fn is_admin_token(gateway: &Gateway, presented: &str) -> bool {
-    !gateway.admin_token.is_empty()
-        && bool::from(presented.as_bytes().ct_eq(gateway.admin_token.as_bytes()))
+/// Whether `presented` is the admin token. Digests are compared, in constant time, so
+/// neither the token's bytes nor its length show in the timing. A wrong one waits its turn
+/// (see [`Sessions::wrong_token`]).
+async fn is_admin_token(gateway: &Gateway, presented: &str) -> bool {
+    let right = !gateway.admin_token.is_empty()
+        && KeyDigest::of(presented).matches(&KeyDigest::of(&gateway.admin_token));
+    if !right {
+        gateway.sessions.wrong_token().await;
+    }
+    right
 }
-
-/// How long a wrong token waits for its answer: guessing a token stays slow.
-const WRONG_TOKEN_DELAY: Duration = Duration::from_millis(500);
 
 /// `POST /api/session` with `{"token": …}`: the dashboard's login form.
 async fn sign_in(gateway: &Gateway, req: Request<Incoming>) -> Response<Body> {
@@ -154,9 +158,8 @@ async fn sign_in(gateway: &Gateway, req: Request<Incoming>) -> Response<Body> {
             "expected {\"token\": \"<AIRLOCK_ADMIN_TOKEN>\"}",
         );
     };
-    if !is_admin_token(gateway, &login.token) {
+    if !is_admin_token(gateway, &login.token).await {
         tracing::warn!("dashboard sign-in with a wrong admin token");
-        tokio::time::sleep(WRONG_TOKEN_DELAY).await;
         return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

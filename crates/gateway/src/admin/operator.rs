@@ -71,13 +71,17 @@ pub async fn agent(gateway: &Gateway, id: &str) -> Response<Body> {
             }
         }
     }
-    let suspension = gateway
-        .ledger
-        .suspensions()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .find(|s| s.agent == id);
+    // Unknown is not "active": an error here must not offer to suspend a suspended agent.
+    let suspension = match gateway.ledger.suspensions().await {
+        Ok(all) => all.into_iter().find(|s| s.agent == id),
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ledger_unavailable",
+                &e.to_string(),
+            );
+        }
+    };
     let rate = &agent.rates.overall;
     json_response(
         StatusCode::OK,

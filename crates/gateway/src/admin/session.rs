@@ -7,21 +7,32 @@
 //! A cookie rides along on any request the browser makes, so state-changing requests that
 //! rely on it must also carry `x-airlock-dashboard: 1`: a page of another origin can only
 //! add such a header after a CORS preflight, which this listener never grants.
+//!
+//! Sessions live in one process: behind a load balancer, the dashboard needs sticky routing
+//! or one replica of its own.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use airlock_core::keys::KeyDigest;
 use http::{HeaderMap, HeaderValue, Method, header};
 
 const COOKIE: &str = "airlock_session";
 const TTL_MS: u64 = 12 * 3600 * 1000;
+/// Sessions kept at once; signing in beyond that ends the oldest.
+const MOST: usize = 256;
+/// How long each wrong admin token waits for its answer.
+const WRONG_TOKEN_DELAY: Duration = Duration::from_millis(500);
 /// The header a signed-in page adds to requests that change something.
 pub const CSRF_HEADER: &str = "x-airlock-dashboard";
 
 #[derive(Default)]
 pub struct Sessions {
-    /// Digest of each session id and when it expires.
+    /// Digest of each session id and when it expires, oldest first.
     open: Mutex<Vec<(KeyDigest, u64)>>,
+    /// Wrong tokens take turns: guesses stay at two a second however many are sent at
+    /// once, while right ones never wait.
+    wrong: tokio::sync::Mutex<()>,
 }
 
 impl Sessions {
@@ -32,6 +43,9 @@ impl Sessions {
         let id: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let mut open = self.lock();
         open.retain(|(_, expires)| *expires > now_ms);
+        if open.len() >= MOST {
+            open.remove(0);
+        }
         open.push((KeyDigest::of(&id), now_ms + TTL_MS));
         cookie(&id, TTL_MS / 1000)
     }
@@ -59,6 +73,12 @@ impl Sessions {
             self.lock().retain(|(d, _)| !d.matches(&digest));
         }
         cookie("", 0)
+    }
+
+    /// Answers a wrong admin token (bearer or sign-in) in its turn, half a second each.
+    pub async fn wrong_token(&self) {
+        let _turn = self.wrong.lock().await;
+        tokio::time::sleep(WRONG_TOKEN_DELAY).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(KeyDigest, u64)>> {
@@ -127,6 +147,17 @@ mod tests {
         let other = Sessions::default();
         assert!(!other.admits(&Method::GET, &plain, 2_000), "unknown id");
         assert!(!sessions.admits(&Method::GET, &HeaderMap::new(), 2_000));
+
+        // Signing in again and again ends the oldest sessions, never grows without end.
+        let first = with_cookie(&sessions.open(3_000), false);
+        for _ in 0..MOST {
+            sessions.open(3_000);
+        }
+        assert!(
+            !sessions.admits(&Method::GET, &first, 3_000),
+            "the oldest ended"
+        );
+        assert_eq!(sessions.lock().len(), MOST);
 
         let cleared = sessions.close(&plain);
         assert!(cleared.to_str().unwrap().contains("Max-Age=0"));

@@ -108,16 +108,18 @@ impl GroupBy {
     }
 
     fn column(self) -> &'static str {
+        // `NULLIF`, as the rollups store a missing value as `''`: an empty name (a model an
+        // agent sent as "") and a missing one group together either way.
         match self {
-            GroupBy::Agent => "agent",
-            GroupBy::Model => "model",
-            GroupBy::Team => "team",
+            GroupBy::Agent => "NULLIF(agent, '')",
+            GroupBy::Model => "NULLIF(model, '')",
+            GroupBy::Team => "NULLIF(team, '')",
             GroupBy::Kind => "kind",
-            GroupBy::Provider => "provider",
+            GroupBy::Provider => "NULLIF(provider, '')",
             GroupBy::Route => rollup::ROUTE,
-            GroupBy::Target => "target",
+            GroupBy::Target => "NULLIF(target, '')",
             GroupBy::Outcome => "outcome",
-            GroupBy::Reason => "reason",
+            GroupBy::Reason => "NULLIF(reason, '')",
             GroupBy::Hour => "CAST(ts_ms - ts_ms % 3600000 AS TEXT)",
             GroupBy::Day => "CAST(ts_ms - ts_ms % 86400000 AS TEXT)",
             GroupBy::AgentRun => "agent || ':' || run_id",
@@ -308,8 +310,28 @@ pub struct EventSlot(mpsc::OwnedPermit<Command>);
 
 impl EventSlot {
     pub fn record(self, event: Event) {
-        self.0.send(Command::Append(Box::new(event)));
+        self.0.send(Command::Append(Box::new(bounded(event))));
     }
+}
+
+/// The longest model, target or operation the ledger keeps, in characters. An agent names
+/// these (a model, a tool, a resource URI); unbounded, one long enough would overflow an
+/// index entry (PostgreSQL refuses over ~2.7 KB) and fail the whole batch of everyone's
+/// events with it.
+pub const MAX_NAME_CHARS: usize = 200;
+
+fn bounded(mut e: Event) -> Event {
+    let cap = |s: &mut String| {
+        if let Some((end, _)) = s.char_indices().nth(MAX_NAME_CHARS) {
+            s.truncate(end);
+            s.push('…');
+        }
+    };
+    for field in [&mut e.model, &mut e.target].into_iter().flatten() {
+        cap(field);
+    }
+    cap(&mut e.operation);
+    e
 }
 
 /// A cloneable handle on the ledger.

@@ -5,6 +5,7 @@
 //!
 //! Connections are plain TCP (`NoTls`): TLS to the database is a follow-up.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use airlock_core::Event;
@@ -105,9 +106,15 @@ fn migrations() -> Vec<String> {
     rollup::after(
         MIGRATIONS,
         "BIGINT",
-        "CREATE INDEX events_outcome_ts ON events (outcome, ts_ms, seq);",
+        // `seq` alone: the rollups read the events past their watermark.
+        "CREATE INDEX events_outcome_ts ON events (outcome, ts_ms, seq);
+         CREATE INDEX events_reason_ts ON events (reason, ts_ms, seq);
+         CREATE INDEX events_seq ON events (seq);",
     )
 }
+
+/// Rolls up the events past the watermark (see `rollup`).
+static ROLL_UP: LazyLock<String> = LazyLock::new(|| rollup::catch_up("seq"));
 
 const DIALECT: Dialect = Dialect {
     placeholder: |n| format!("${n}"),
@@ -184,6 +191,11 @@ impl PostgresStore {
         let client = off_runtime(|| {
             let mut client = config.connect(NoTls)?;
             migrate(&mut client)?;
+            // Events an earlier binary (or an older replica) wrote without rolling them up.
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
+            tx.batch_execute(&ROLL_UP)?;
+            tx.commit()?;
             Ok::<_, LedgerError>(client)
         })?;
         Ok(PostgresStore {
@@ -389,15 +401,13 @@ impl LedgerStore for PostgresStore {
             .map(|c| c as &(dyn ToSql + Sync))
             .chain(ints.iter().map(|c| c as &(dyn ToSql + Sync)))
             .collect();
-        let rollup = rollup::add_events("hash IS NULL");
         // Safe to repeat after a lost connection: rows a lost commit did write are skipped.
         // One transaction: the rows, then their links, under the chain's lock.
         self.run(true, |c| {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
             tx.execute(&sql, &params)?;
-            // Before chaining: the rows not chained yet are the ones this batch inserted.
-            tx.batch_execute(&rollup)?;
+            tx.batch_execute(&ROLL_UP)?;
             chain_new_rows(&mut tx)?;
             tx.commit()
         })?;

@@ -1,8 +1,11 @@
 //! Usage rollups. `usage_hours` and `usage_days` hold, per UTC hour and per UTC day, and per
 //! combination of the dimensions usage is grouped by, the sums over every event. The writer
-//! keeps both in the same transaction as the events, from the rows that transaction
-//! inserted (the ones not chained yet), so they always agree with `events`, the current
-//! hour and day included. A usage query reads whole days from `usage_days`, the whole hours
+//! adds every event past a watermark (`rollup_state.through`, an insertion position) and
+//! moves it in the same transaction as its inserts — on PostgreSQL under the chain's lock,
+//! which every replica's append takes — so they agree with `events`, the current hour and
+//! day included. Events a binary without rollups wrote (an older replica mid-upgrade, or
+//! every event before the upgrade) are past the watermark too, and are added by the next
+//! append or when a store opens. A usage query reads whole days from `usage_days`, the whole hours
 //! before them from `usage_hours`, and only the part-hour at the start of its window from
 //! `events`: a month over a million events reads a month of day rows.
 //!
@@ -85,16 +88,28 @@ fn create_tables(int: &str) -> String {
 pub fn after(earlier: &[&str], int: &str, indexes: &str) -> Vec<String> {
     let mut all: Vec<String> = earlier.iter().map(|m| m.to_string()).collect();
     all.push(format!(
-        "{};\n{};\n{indexes}",
+        "{};
+         CREATE TABLE rollup_state (id INTEGER PRIMARY KEY, through {int} NOT NULL);
+         INSERT INTO rollup_state (id, through) VALUES (1, 0);
+         {indexes}",
         create_tables(int),
-        add_events("hash IS NOT NULL")
     ));
     all
 }
 
-/// Adds the events matching `filter` to both tables: in the writer, the rows it just
-/// inserted (`hash IS NULL`); in the migration that made the tables, all earlier ones.
-pub fn add_events(filter: &str) -> String {
+/// Adds every event past the watermark to both tables and moves the watermark to the last
+/// event; `order` is the store's insertion-order column (`rowid`, `seq`). Runs inside the
+/// writer's transaction after its inserts, and once when a store opens.
+pub fn catch_up(order: &str) -> String {
+    format!(
+        "{}
+         UPDATE rollup_state SET through = (SELECT COALESCE(MAX({order}), 0) FROM events);",
+        add_events(&format!("{order} > (SELECT through FROM rollup_state)"))
+    )
+}
+
+/// Adds the events matching `filter` to both tables.
+fn add_events(filter: &str) -> String {
     let mut columns = vec!["start_ms"];
     columns.extend(DIMENSIONS.iter().chain(&MEASURES).map(|(name, _)| *name));
     let key = columns[..=DIMENSIONS.len()].join(", ");
@@ -125,6 +140,9 @@ pub fn add_events(filter: &str) -> String {
         .join("\n")
 }
 
+/// A rollup row's UTC day, as grouping keys are text.
+const DAY_OF_START: &str = "CAST(start_ms - start_ms % 86400000 AS TEXT)";
+
 impl GroupBy {
     /// The grouping over a rollup table, or `None` when it needs what the rollups drop.
     pub(super) fn rollup_column(self) -> Option<&'static str> {
@@ -139,7 +157,7 @@ impl GroupBy {
             GroupBy::Reason => "NULLIF(reason, '')",
             GroupBy::Route => "route",
             GroupBy::Hour => "CAST(start_ms AS TEXT)",
-            GroupBy::Day => "CAST(start_ms - start_ms % 86400000 AS TEXT)",
+            GroupBy::Day => DAY_OF_START,
             GroupBy::AgentRun | GroupBy::TeamRun => return None,
         })
     }

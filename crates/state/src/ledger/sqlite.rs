@@ -2,6 +2,7 @@
 //! never block each other. Schema changes are numbered migrations keyed by `user_version`.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use airlock_core::Event;
 use airlock_core::keys::KeyDigest;
@@ -87,9 +88,14 @@ fn migrations() -> Vec<String> {
     rollup::after(
         MIGRATIONS,
         "INTEGER",
-        "CREATE INDEX events_kind_ts ON events (kind, ts_ms); CREATE INDEX events_outcome_ts ON events (outcome, ts_ms);",
+        "CREATE INDEX events_kind_ts ON events (kind, ts_ms);
+         CREATE INDEX events_outcome_ts ON events (outcome, ts_ms);
+         CREATE INDEX events_reason_ts ON events (reason, ts_ms);",
     )
 }
+
+/// Rolls up the events past the watermark (see `rollup`).
+static ROLL_UP: LazyLock<String> = LazyLock::new(|| rollup::catch_up("rowid"));
 
 const DIALECT: Dialect = Dialect {
     placeholder: |n| format!("?{n}"),
@@ -109,13 +115,17 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, LedgerError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         // WAL lets readers run beside the writer; NORMAL sync is durable across process
         // crashes (not power loss) and keeps batched commits cheap.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&conn)?;
+        // Events an earlier binary wrote without rolling them up.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(&ROLL_UP)?;
+        tx.commit()?;
         Ok(SqliteStore { conn })
     }
 }
@@ -218,8 +228,7 @@ impl LedgerStore for SqliteStore {
                 ])?;
             }
         }
-        // Before chaining: the rows not chained yet are the ones this batch inserted.
-        tx.execute_batch(&rollup::add_events("hash IS NULL"))?;
+        tx.execute_batch(&ROLL_UP)?;
         chain_new_rows(&tx)?;
         tx.commit()?;
         Ok(())

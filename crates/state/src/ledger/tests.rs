@@ -4,9 +4,11 @@ use airlock_core::{Kind, Outcome, Usage};
 mod backends;
 mod postgres_only;
 mod tool_pins;
+mod usage;
 
 use backends::TestDb;
 use tool_pins::*;
+use usage::*;
 
 /// Runs each test body once per backend, each against a fresh, empty ledger of its own:
 /// `ledger::tests::sqlite::NAME` and `ledger::tests::postgres::NAME`.
@@ -31,8 +33,10 @@ on_both_backends!(
     events_round_trip_newest_first_and_filter,
     usage_groups_and_counts_denials,
     usage_tells_the_routes_of_llm_calls_apart,
-    usage_over_hours_agrees_with_the_events,
+    usage_over_hours_and_days_agrees_with_the_events,
     listings_filter_by_outcome_and_reason_and_page_by_keyset,
+    events_a_binary_without_rollups_wrote_are_counted,
+    an_agents_long_names_never_cost_the_batch,
     the_hash_chain_names_the_first_altered_or_missing_event,
     keys_are_stored_as_digests,
     revocations_and_suspensions_persist,
@@ -246,180 +250,6 @@ async fn usage_tells_the_routes_of_llm_calls_apart(db: TestDb) {
         ]
     );
     assert_eq!(GroupBy::parse("route"), Some(GroupBy::Route));
-}
-
-/// Usage reads whole hours from the rollup and the part-hour before them from the
-/// events; both halves, filters and time buckets must give what the events say.
-async fn usage_over_hours_agrees_with_the_events(db: TestDb) {
-    const H: u64 = 3_600_000;
-    let ledger = Ledger::open(db.url()).unwrap();
-    let mut all = Vec::new();
-    for i in 0..40u64 {
-        // Every 47 minutes from 01:00, over a day boundary, in two batches.
-        let ts = 86_400_000 - 10 * H + i * 47 * 60_000;
-        let agent = ["bot", "other"][(i % 2) as usize];
-        let outcome = if i % 5 == 0 {
-            Outcome::Denied
-        } else {
-            Outcome::Served
-        };
-        let mut e = event(&format!("e{i}"), ts, agent, "m", outcome, i + 1);
-        if outcome == Outcome::Denied {
-            e.reason = Some(["budget_exceeded", "not_allowed"][(i % 10 / 5) as usize].into());
-        }
-        if i % 3 == 0 {
-            e.kind = Kind::Mcp;
-            e.target = Some(format!("fs/tool{}", i % 2));
-        }
-        all.push(e.clone());
-        ledger.reserve().await.unwrap().record(e);
-        if i == 20 {
-            ledger.flush().await.unwrap();
-        }
-    }
-    // A repeated id is not counted twice, in the events or in the rollup.
-    ledger.reserve().await.unwrap().record(all[7].clone());
-    ledger.flush().await.unwrap();
-
-    // Half past an hour: the window starts inside an hour.
-    let since = 86_400_000 - 8 * H + H / 2;
-    let want = |key: &dyn Fn(&Event) -> Option<String>, keep: &dyn Fn(&Event) -> bool| {
-        let mut rows: std::collections::BTreeMap<Option<String>, (u64, u64, u64)> =
-            Default::default();
-        for e in all.iter().filter(|e| e.ts_ms >= since && keep(e)) {
-            let r = rows.entry(key(e)).or_default();
-            r.0 += 1;
-            r.1 += u64::from(e.outcome == Outcome::Denied);
-            r.2 += e.cost_nanos;
-        }
-        rows
-    };
-    let got = |q: UsageQuery| {
-        let ledger = ledger.clone();
-        async move {
-            let rows = ledger.usage(q).await.unwrap();
-            rows.into_iter()
-                .map(|r| (r.key, (r.requests, r.denied, r.cost_nanos)))
-                .collect::<std::collections::BTreeMap<_, _>>()
-        }
-    };
-    let hour = |e: &Event| Some((e.ts_ms - e.ts_ms % H).to_string());
-    let day = |e: &Event| Some((e.ts_ms - e.ts_ms % (24 * H)).to_string());
-    type Key<'a> = &'a dyn Fn(&Event) -> Option<String>;
-    let cases: Vec<(GroupBy, Key)> = vec![
-        (GroupBy::Agent, &|e| e.agent.clone()),
-        (GroupBy::Hour, &hour),
-        (GroupBy::Day, &day),
-        (GroupBy::Reason, &|e| e.reason.clone()),
-        (GroupBy::Outcome, &|e| Some(e.outcome.as_str().to_string())),
-        (GroupBy::Target, &|e| e.target.clone()),
-        (GroupBy::Kind, &|e| Some(e.kind.as_str().to_string())),
-    ];
-    for (group_by, key) in cases {
-        let q = UsageQuery {
-            group_by,
-            since_ms: since,
-            ..Default::default()
-        };
-        assert_eq!(got(q).await, want(key, &|_| true), "{group_by:?}");
-    }
-    let q = UsageQuery {
-        group_by: GroupBy::Target,
-        since_ms: since,
-        agent: Some("bot".into()),
-        kind: Some("mcp".into()),
-    };
-    let bot_tools = want(&|e| e.target.clone(), &|e| {
-        e.agent.as_deref() == Some("bot") && e.kind == Kind::Mcp
-    });
-    assert!(!bot_tools.is_empty());
-    assert_eq!(got(q).await, bot_tools);
-}
-
-async fn listings_filter_by_outcome_and_reason_and_page_by_keyset(db: TestDb) {
-    let ledger = Ledger::open(db.url()).unwrap();
-    for i in 0..9u64 {
-        // Three events a millisecond: pages must break ties by insertion order.
-        let outcome = if i % 3 == 2 {
-            Outcome::Denied
-        } else {
-            Outcome::Served
-        };
-        let mut e = event(&format!("e{i}"), 1_000 + i / 3, "bot", "m", outcome, 1);
-        if outcome == Outcome::Denied {
-            e.reason = Some("rate_limited".into());
-        }
-        ledger.reserve().await.unwrap().record(e);
-    }
-    ledger.flush().await.unwrap();
-    let page = |before: Option<&str>, outcome: Option<&str>| {
-        let q = EventQuery {
-            limit: 4,
-            outcome: outcome.map(str::to_string),
-            before: before.map(str::to_string),
-            ..Default::default()
-        };
-        let ledger = ledger.clone();
-        async move {
-            let list = ledger.events(q).await.unwrap();
-            list.into_iter().map(|e| e.id).collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(page(None, None).await, ["e8", "e7", "e6", "e5"]);
-    assert_eq!(page(Some("e5"), None).await, ["e4", "e3", "e2", "e1"]);
-    assert_eq!(page(Some("e1"), None).await, ["e0"]);
-    assert_eq!(page(None, Some("denied")).await, ["e8", "e5", "e2"]);
-    assert_eq!(page(Some("e5"), Some("denied")).await, ["e2"]);
-    assert!(page(Some("no-such-event"), None).await.is_empty());
-    let q = EventQuery {
-        limit: 10,
-        reason: Some("rate_limited".into()),
-        ..Default::default()
-    };
-    assert_eq!(ledger.events(q).await.unwrap().len(), 3);
-}
-
-/// A ledger written before the rollup existed gets its old events rolled up when it is
-/// opened, so usage over them is still right.
-#[tokio::test]
-async fn an_older_ledger_gets_its_hours_rolled_up() {
-    let db = TestDb::sqlite("rollup_backfill");
-    let path = db.url().strip_prefix("sqlite://").unwrap().to_string();
-    let old = rusqlite::Connection::open(&path).unwrap();
-    for m in super::sqlite::MIGRATIONS {
-        old.execute_batch(m).unwrap();
-    }
-    old.pragma_update(None, "user_version", super::sqlite::MIGRATIONS.len() as i64)
-        .unwrap();
-    old.execute_batch(
-        "INSERT INTO events (id, ts_ms, agent, kind, operation, status, outcome, input_tokens,
-            cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-            cost_nanos, latency_ms, bytes_in, bytes_out, prev_hash, hash)
-         VALUES ('old', 7200000, 'bot', 'llm', 'chat', 200, 'served', 3, 0, 0, 4, 0, 50, 1,
-            0, 0, 'genesis', 'h1')",
-    )
-    .unwrap();
-    drop(old);
-    let ledger = Ledger::open(db.url()).unwrap();
-    ledger
-        .reserve()
-        .await
-        .unwrap()
-        .record(event("new", 7_300_000, "bot", "m", Outcome::Served, 7));
-    ledger.flush().await.unwrap();
-    let rows = ledger
-        .usage(UsageQuery {
-            group_by: GroupBy::Agent,
-            since_ms: 0,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(
-        (rows[0].requests, rows[0].input_tokens, rows[0].cost_nanos),
-        (2, 13, 57)
-    );
 }
 
 async fn the_hash_chain_names_the_first_altered_or_missing_event(db: TestDb) {
