@@ -2,6 +2,8 @@
 //! (recorded, redacted or refused), and replies read for instructions aimed at the agent.
 //! The findings go into the call's event; the secrets never do.
 
+use std::sync::Arc;
+
 use airlock_core::config::Agent;
 use airlock_core::config::policy::DlpRules;
 use airlock_core::guards::dlp::Detectors;
@@ -145,6 +147,58 @@ pub fn tool_results(
     };
     inbound.record(guard);
     inbound.denial.map_or(Ok(()), Err)
+}
+
+/// Reads the reply at `pointer` in `message` (an MCP response's or an A2A message's
+/// `/result`) for injected instructions, as [`inbound`] does; one with a large text (a
+/// multi-megabyte resource) is read on the blocking pool, as large outgoing bodies are, so
+/// it does not stall the other calls on this worker. The message comes back with what
+/// was found.
+pub async fn inbound_owned(
+    detectors: Arc<Detectors>,
+    agent: Arc<Agent>,
+    message: Value,
+    pointer: &'static str,
+    root: &'static str,
+) -> (Value, Inbound) {
+    let read = move |message: Value| {
+        let found = message
+            .pointer(pointer)
+            .map_or_else(Inbound::none, |reply| {
+                inbound(&detectors, &agent, reply, root)
+            });
+        (message, found)
+    };
+    if text_len(message.pointer(pointer)) < OFF_THREAD {
+        return read(message);
+    }
+    match tokio::task::spawn_blocking(move || read(message)).await {
+        Ok(done) => done,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => {
+                let denial = Denial::new(Reason::UpstreamUnavailable, "Airlock is shutting down");
+                let found = Inbound {
+                    hits: Vec::new(),
+                    denial: Some(denial),
+                };
+                (Value::Null, found)
+            }
+        },
+    }
+}
+
+/// The bytes of text in a JSON value (strings and keys): what the injection rules read.
+fn text_len(value: Option<&Value>) -> usize {
+    match value {
+        Some(Value::String(s)) => s.len(),
+        Some(Value::Array(items)) => items.iter().map(|v| text_len(Some(v))).sum(),
+        Some(Value::Object(members)) => members
+            .iter()
+            .map(|(k, v)| k.len() + text_len(Some(v)))
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// Reads a reply (a tool result, an MCP response, an A2A message or task) for injected

@@ -182,13 +182,15 @@ fn pass_down(from: &HeaderMap, to: &mut HeaderMap) {
 
 /// Reads a reply message for instructions aimed at the agent and records what it finds;
 /// the denial that replaces it when the agent's injection action is `block`.
-fn read_reply(guard: &mut CallGuard, message: &Value) -> Option<Denial> {
-    let agent = guard.call().agent.clone()?;
-    let result = message.get("result")?;
+async fn read_reply(guard: &mut CallGuard, message: Value) -> (Value, Option<Denial>) {
+    let Some(agent) = guard.call().agent.clone() else {
+        return (message, None);
+    };
     let detectors = guard.runtime().config.detectors.clone();
-    let inbound = content::inbound(&detectors, &agent, result, "result");
+    let (message, inbound) =
+        content::inbound_owned(detectors, agent, message, "/result", "result").await;
     inbound.record(guard);
-    inbound.denial
+    (message, inbound.denial)
 }
 
 /// Learns from one answer message (a JSON-RPC response) what it says of the task; true
@@ -235,7 +237,8 @@ async fn answer_json(mut rpc: Rpc, res: Response<Incoming>, guard: CallGuard) ->
         _ => observe(&message, &mut rpc.facts),
     };
     let mut guard = guard;
-    if let Some(d) = read_reply(&mut guard, &message) {
+    let (_, denial) = read_reply(&mut guard, message).await;
+    if let Some(d) = denial {
         settle(guard, &rpc.facts, 200, Some(d.reason), 0);
         return refusal(StatusCode::OK, Some(&rpc.id), &d);
     }
@@ -282,10 +285,10 @@ fn relay_stream(rpc: Rpc, res: Response<Incoming>, mut guard: CallGuard) -> Resp
             for event in events {
                 let message =
                     event_data(&event).and_then(|d| serde_json::from_slice::<Value>(&d).ok());
-                if let Some(m) = &message {
-                    errored |= observe(m, &mut facts);
+                if let Some(m) = message {
+                    errored |= observe(&m, &mut facts);
                     // Each event is read as it passes; a blocked one ends the stream there.
-                    if let Some(d) = read_reply(&mut guard, m) {
+                    if let (_, Some(d)) = read_reply(&mut guard, m).await {
                         let e = crate::jsonrpc::denial(Some(&rpc.id), &d);
                         let _ = tx
                             .send(Bytes::from(format!("event: message\ndata: {e}\n\n")))

@@ -215,15 +215,11 @@ async fn drive(
     }
     let is_error = message["result"]["isError"].as_bool() == Some(true);
     // Only metered calls are watched: an unrecorded block would be a silent one.
-    let inbound = if matches!(method, "tools/call" | "prompts/get" | "resources/read") {
-        content::inbound(
-            &ctx.config.detectors,
-            &ctx.agent,
-            &message["result"],
-            "result",
-        )
+    let (message, inbound) = if matches!(method, "tools/call" | "prompts/get" | "resources/read") {
+        let (detectors, agent) = (ctx.config.detectors.clone(), ctx.agent.clone());
+        content::inbound_owned(detectors, agent, message, "/result", "result").await
     } else {
-        Inbound::none()
+        (message, Inbound::none())
     };
     if let Some(d) = &inbound.denial {
         return Answer {
