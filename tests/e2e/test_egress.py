@@ -21,7 +21,8 @@ from support import MAIN_AGENT, MAIN_KEY, OTHER_KEY, WRONG_KEY, free_port
 
 
 class Hello(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with its path, every POST with the length of what it got."""
+    """Answers every GET with its path (`/peer`: with the caller's port), every POST with
+    the length of what it got."""
 
     protocol_version = "HTTP/1.1"
 
@@ -33,6 +34,8 @@ class Hello(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        if self.path == "/peer":
+            return self._answer(f"peer {self.client_address[1]}".encode())
         self._answer(f"hello {self.path} via {self.headers.get('host')}".encode())
 
     def do_POST(self):
@@ -142,6 +145,19 @@ def test_plain_http_is_forwarded_in_origin_form_and_recorded(make_gateway, serve
     event = gw.event()
     assert event["operation"] == "GET" and event["path"] == "/page?q=1" and event["status"] == 200
     assert event["bytes_down"] == event["bytes_out"] == len(res.stdout)
+
+
+def test_plain_http_reuses_a_kept_alive_connection_to_the_checked_address(make_gateway, servers):
+    gw = make_gateway(with_egress())
+    # Three agents' processes, three connections to the proxy, one to the destination.
+    peers = set()
+    for _ in range(3):
+        res = curl("-x", proxy_url(gw), f"http://127.0.0.1:{servers['plain']}/peer")
+        assert res.returncode == 0 and res.stdout.startswith("peer "), res.stderr
+        peers.add(res.stdout)
+    assert len(peers) == 1, peers
+    # Each request is still its own call: checked, recorded.
+    assert len(gw.events(3)) == 3
 
 
 def test_a_tunnel_to_an_ai_provider_is_recorded_as_an_unmetered_llm_call(make_gateway, servers):

@@ -32,6 +32,8 @@ pub struct Gateway {
     pub(crate) counters: Counters,
     pub(crate) metrics: Metrics,
     pub(crate) upstream: Client,
+    /// Plain-HTTP egress, pooled per checked address.
+    pub(crate) egress: upstream::EgressClient,
     pub(crate) alerts: Alerts,
     /// The span exporter, when `telemetry.otlp_endpoint` is set (read at start only).
     pub(crate) traces: Option<Traces>,
@@ -96,6 +98,7 @@ impl Gateway {
             tunnels: tokio::sync::watch::Sender::new(0),
             live: tokio::sync::broadcast::Sender::new(LIVE_BACKLOG),
             upstream,
+            egress: upstream::egress_client(),
             admin_token,
             sessions: Default::default(),
             ca: std::sync::Mutex::new(ca),

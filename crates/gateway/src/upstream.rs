@@ -27,6 +27,24 @@ pub fn client() -> Client {
         .build(https)
 }
 
+/// The egress proxy's client for plain HTTP: connections kept alive per checked address.
+/// Requests name the address Airlock resolved and checked (an IP literal, so the connector
+/// never resolves a name again) and keep the agent's `Host`.
+pub type EgressClient = hyper_util::client::legacy::Client<HttpConnector, crate::http::Body>;
+
+pub fn egress_client() -> EgressClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(EGRESS_CONNECT_TIMEOUT));
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .pool_max_idle_per_host(32)
+        .build(http)
+}
+
+/// How long the egress proxy waits for a destination to accept a connection.
+pub const EGRESS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Request headers never passed upstream: hop-by-hop headers, the agent's credentials,
 /// and ones Airlock sets itself.
 pub fn is_forwardable_request_header(name: &HeaderName) -> bool {

@@ -1,13 +1,14 @@
-//! Plain-HTTP requests in absolute form (`GET http://host/path`): sent on a connection of
-//! their own to the checked address, in origin form, the answer streamed back.
+//! Plain-HTTP requests in absolute form (`GET http://host/path`): sent to the checked
+//! address on a kept-alive connection of the egress pool, in origin form with the agent's
+//! `Host`, the answer streamed back.
 
 use http::{HeaderMap, HeaderValue, Request, Response, Uri, header};
 use http_body::Body as _;
 use http_body_util::BodyExt;
+use std::net::SocketAddr;
+
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tokio::net::TcpStream;
 
 use airlock_core::{Denial, Reason};
 
@@ -88,7 +89,7 @@ async fn guarded_body(
 pub async fn send(
     mut guard: CallGuard,
     req: Request<Incoming>,
-    upstream: TcpStream,
+    addr: SocketAddr,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let path = parts
@@ -96,13 +97,25 @@ pub async fn send(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(host) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(header::HOST, host);
+    }
     {
         let call = guard.call();
         call.extra.insert("path".into(), json!(path));
         call.bytes_in = crate::http::content_length(&parts.headers).unwrap_or(0);
         call.extra.insert("bytes_up".into(), json!(call.bytes_in));
     }
-    parts.uri = Uri::try_from(path.as_str()).unwrap_or_else(|_| Uri::from_static("/"));
+    // The address checked, never the name again: the pool keys connections by it.
+    let origin = format!("http://{addr}");
+    parts.uri = Uri::try_from(format!("{origin}{path}"))
+        .or_else(|_| Uri::try_from(format!("{origin}/")))
+        .unwrap_or_else(|_| Uri::from_static("/"));
     strip_hop_by_hop(&mut parts.headers);
     // The destination's spans become children of Airlock's, not of the agent's.
     if let Some(trace) = guard.call().upstream_trace() {
@@ -120,18 +133,17 @@ pub async fn send(
     let failed = |guard: CallGuard, message: String| {
         refuse(guard, Denial::new(Reason::UpstreamUnavailable, message))
     };
-    let (mut sender, conn) =
-        match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
-            Ok(pair) => pair,
-            Err(e) => return failed(guard, format!("the HTTP exchange failed: {e}")),
-        };
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "an egress connection ended with an error");
-        }
-    });
-    let res = match sender.send_request(req).await {
+    let client = guard.gateway().egress.clone();
+    let res = match client.request(req).await {
         Ok(res) => res,
+        Err(e) if timed_out(&e) => {
+            let d = Denial::new(
+                Reason::UpstreamTimeout,
+                format!("connecting to {addr} took too long: {e}"),
+            );
+            return refuse(guard, d);
+        }
+        Err(e) if e.is_connect() => return failed(guard, format!("cannot connect to {addr}: {e}")),
         Err(e) => return failed(guard, format!("the destination did not answer: {e}")),
     };
     guard.responding();
@@ -140,4 +152,19 @@ pub async fn send(
     let status = parts.status.as_u16();
     let body = MeteredBody::new(body, Tap::Opaque, guard, status, None, 0);
     Response::from_parts(parts, body.boxed_unsync())
+}
+
+/// Whether the pool's connect gave up on time (`EGRESS_CONNECT_TIMEOUT`).
+fn timed_out(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }

@@ -34,9 +34,9 @@ use crate::gateway::Gateway;
 use crate::http::{Body, full};
 use crate::identity::proxy_key;
 use crate::pipeline::{CallGuard, Ending};
+use crate::upstream::EGRESS_CONNECT_TIMEOUT;
 
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     let target = if req.method() == Method::CONNECT {
@@ -72,28 +72,33 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     }
     let operation = req.method().to_string();
     let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, &operation, req.headers()).await;
-    let connected = admit(&mut guard, req.headers(), &host, port).await;
-    let upstream = match connected {
-        Ok(stream) => stream,
+    let checked = admit(&mut guard, req.headers(), &host, port).await;
+    let addr = match checked {
+        Ok(addr) => addr,
         Err(d) => {
             guard.finish(Ending::denied(&d));
             return refusal(&d);
         }
     };
-    if req.method() == Method::CONNECT {
-        tunnel::open(guard, req, upstream)
-    } else {
-        forward::send(guard, req, upstream).await
+    if req.method() != Method::CONNECT {
+        return forward::send(guard, req, addr).await;
+    }
+    match connect(addr, &host, port).await {
+        Ok(upstream) => tunnel::open(guard, req, upstream),
+        Err(d) => {
+            guard.finish(Ending::denied(&d));
+            refusal(&d)
+        }
     }
 }
 
-/// Identity, policy, controls, then the checked connection.
+/// Identity, policy, controls, then the address to connect to, resolved and checked.
 async fn admit(
     guard: &mut CallGuard,
     headers: &HeaderMap,
     host: &str,
     port: u16,
-) -> Result<TcpStream, Denial> {
+) -> Result<SocketAddr, Denial> {
     let runtime = guard.runtime().clone();
     let config = &runtime.config;
     let agent = proxy_key(headers)
@@ -131,8 +136,12 @@ async fn admit(
         fingerprint(&agent.id, Kind::Egress, &target, &op, None)
     });
     controls::admit(guard, &agent, fp, Estimate::default()).await?;
-    let addr = resolve(config, &parsed, port).await?;
-    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+    resolve(config, &parsed, port).await
+}
+
+/// A tunnel's connection to the checked address.
+async fn connect(addr: SocketAddr, name: &str, port: u16) -> Result<TcpStream, Denial> {
+    match tokio::time::timeout(EGRESS_CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
             Ok(stream)
@@ -145,7 +154,7 @@ async fn admit(
             Reason::UpstreamTimeout,
             format!(
                 "connecting to {name}:{port} took over {} s",
-                CONNECT_TIMEOUT.as_secs()
+                EGRESS_CONNECT_TIMEOUT.as_secs()
             ),
         )),
     }
