@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
+use memchr::memmem::Finder;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -78,16 +78,17 @@ impl Walk<'_> {
 
 /// Literals one of which every tool result in an LLM request carries: OpenAI chat's
 /// `"role": "tool"`, Anthropic's `tool_result` blocks, the Responses API's
-/// `function_call_output` items.
-static TOOL_RESULT_MARKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::new([r#""tool""#, "tool_result", "function_call_output"])
-        .expect("the tool-result marks build")
+/// `function_call_output` items. Three SIMD substring searches: an Aho-Corasick automaton
+/// over the three took 168 µs on a clean 100 KB prompt (its prefilter's rare bytes are
+/// everywhere in JSON prose), half of what Airlock spent on such a call; these take 5 µs.
+static TOOL_RESULT_MARKS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
+    [r#""tool""#, "tool_result", "function_call_output"].map(Finder::new)
 });
 
-/// Whether an LLM request body may carry tool results: one pass over the raw bytes, so
+/// Whether an LLM request body may carry tool results: a fast pass over the raw bytes, so
 /// requests without any are never parsed for this.
 pub fn may_carry_tool_results(body: &[u8]) -> bool {
-    TOOL_RESULT_MARKS.is_match(body)
+    TOOL_RESULT_MARKS.iter().any(|mark| mark.find(body).is_some())
 }
 
 /// The injection markers in the tool results of an LLM request's `messages` (chat, and
