@@ -81,14 +81,15 @@ impl Walk<'_> {
 /// `function_call_output` items. Three SIMD substring searches: an Aho-Corasick automaton
 /// over the three took 168 µs on a clean 100 KB prompt (its prefilter's rare bytes are
 /// everywhere in JSON prose), half of what Airlock spent on such a call; these take 5 µs.
-static TOOL_RESULT_MARKS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
-    [r#""tool""#, "tool_result", "function_call_output"].map(Finder::new)
-});
+static TOOL_RESULT_MARKS: LazyLock<[Finder<'static>; 3]> =
+    LazyLock::new(|| [r#""tool""#, "tool_result", "function_call_output"].map(Finder::new));
 
 /// Whether an LLM request body may carry tool results: a fast pass over the raw bytes, so
 /// requests without any are never parsed for this.
 pub fn may_carry_tool_results(body: &[u8]) -> bool {
-    TOOL_RESULT_MARKS.iter().any(|mark| mark.find(body).is_some())
+    TOOL_RESULT_MARKS
+        .iter()
+        .any(|mark| mark.find(body).is_some())
 }
 
 /// The injection markers in the tool results of an LLM request's `messages` (chat, and

@@ -109,12 +109,38 @@ fn migrations() -> Vec<String> {
         // `seq` alone: the rollups read the events past their watermark.
         "CREATE INDEX events_outcome_ts ON events (outcome, ts_ms, seq);
          CREATE INDEX events_reason_ts ON events (reason, ts_ms, seq);
-         CREATE INDEX events_seq ON events (seq);",
+         CREATE UNIQUE INDEX events_seq ON events (seq);",
     )
 }
 
-/// Rolls up the events past the watermark (see `rollup`).
-static ROLL_UP: LazyLock<String> = LazyLock::new(|| rollup::catch_up("seq"));
+/// Rolls up this batch's events: the ones not chained yet, found by the partial index.
+static ROLL_UP_NEW: LazyLock<String> = LazyLock::new(|| rollup::add_events("hash IS NULL"));
+
+/// Adds the events past the watermark to the rollups (see `rollup`) and moves it, in the
+/// append's transaction before the new rows are chained. A `seq > watermark` scan would
+/// read all the table: until autovacuum has analyzed it, the planner guesses a third of it
+/// matches, walks every row each batch, and the writer slows with every event stored. So
+/// this batch's rows come by the chain's partial index, and only rows an older replica
+/// chained without rolling up — there are some when the last chained row is past the
+/// watermark — by a range between the two known positions.
+fn roll_up(tx: &mut postgres::Transaction) -> Result<(), postgres::Error> {
+    let watermark: i64 = tx
+        .query_one("SELECT through FROM rollup_state", &[])?
+        .get(0);
+    let chained: Option<i64> = tx
+        .query_opt(
+            "SELECT seq FROM events WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            &[],
+        )?
+        .map(|r| r.get(0));
+    if let Some(last) = chained.filter(|&last| last > watermark) {
+        tx.batch_execute(&rollup::add_events(&format!(
+            "seq > {watermark} AND seq <= {last} AND hash IS NOT NULL"
+        )))?;
+    }
+    tx.batch_execute(&ROLL_UP_NEW)?;
+    tx.batch_execute("UPDATE rollup_state SET through = (SELECT COALESCE(MAX(seq), 0) FROM events)")
+}
 
 const DIALECT: Dialect = Dialect {
     placeholder: |n| format!("${n}"),
@@ -194,7 +220,9 @@ impl PostgresStore {
             // Events an earlier binary (or an older replica) wrote without rolling them up.
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
-            tx.batch_execute(&ROLL_UP)?;
+            // Chained too: a row rolled up must not be found unchained by the next append.
+            roll_up(&mut tx)?;
+            chain_new_rows(&mut tx)?;
             tx.commit()?;
             Ok::<_, LedgerError>(client)
         })?;
@@ -413,7 +441,7 @@ impl LedgerStore for PostgresStore {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
             tx.execute(&sql, &params)?;
-            tx.batch_execute(&ROLL_UP)?;
+            roll_up(&mut tx)?;
             chain_new_rows(&mut tx)?;
             tx.commit()
         })?;

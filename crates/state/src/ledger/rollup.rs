@@ -98,8 +98,10 @@ pub fn after(earlier: &[&str], int: &str, indexes: &str) -> Vec<String> {
 }
 
 /// Adds every event past the watermark to both tables and moves the watermark to the last
-/// event; `order` is the store's insertion-order column (`rowid`, `seq`). Runs inside the
-/// writer's transaction after its inserts, and once when a store opens.
+/// event; `order` is the store's insertion-order column. SQLite's `rowid` makes
+/// `rowid > watermark` a key range; PostgreSQL composes its own from the same parts (see
+/// `postgres::roll_up`). Runs inside the writer's transaction after its inserts, and once
+/// when a store opens.
 pub fn catch_up(order: &str) -> String {
     format!(
         "{}
@@ -108,8 +110,8 @@ pub fn catch_up(order: &str) -> String {
     )
 }
 
-/// Adds the events matching `filter` to both tables.
-fn add_events(filter: &str) -> String {
+/// Adds the events matching `filter` to both tables (the caller moves the watermark).
+pub fn add_events(filter: &str) -> String {
     let mut columns = vec!["start_ms"];
     columns.extend(DIMENSIONS.iter().chain(&MEASURES).map(|(name, _)| *name));
     let key = columns[..=DIMENSIONS.len()].join(", ");

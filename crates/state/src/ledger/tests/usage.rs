@@ -142,12 +142,15 @@ pub(super) async fn usage_over_hours_and_days_agrees_with_the_events(db: TestDb)
 /// Events written behind the rollups' back — by an older replica mid-upgrade — are past
 /// the watermark: the next write counts them, as does opening the ledger.
 pub(super) async fn events_a_binary_without_rollups_wrote_are_counted(db: TestDb) {
-    let insert = |id: &str| {
+    // `hash`: NULL as a binary from before the chain writes it, or set as one with the
+    // chain but without the rollups does.
+    let insert = |id: &str, hash: &str| {
         format!(
             "INSERT INTO events (id, ts_ms, agent, kind, operation, status, outcome, input_tokens,
                 cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-                cost_nanos, latency_ms, bytes_in, bytes_out)
-             VALUES ('{id}', 5000, 'bot', 'llm', 'chat', 200, 'served', 1, 0, 0, 1, 0, 10, 1, 0, 0)"
+                cost_nanos, latency_ms, bytes_in, bytes_out, hash)
+             VALUES ('{id}', 5000, 'bot', 'llm', 'chat', 200, 'served', 1, 0, 0, 1, 0, 10, 1, 0, 0,
+                {hash})"
         )
     };
     let spend = |ledger: Ledger| async move {
@@ -167,7 +170,7 @@ pub(super) async fn events_a_binary_without_rollups_wrote_are_counted(db: TestDb
         .unwrap()
         .record(event("a", 1_000, "bot", "m", Outcome::Served, 7));
     ledger.flush().await.unwrap();
-    db.tamper(&insert("old-1"));
+    db.tamper(&insert("old-1", "NULL"));
     ledger
         .reserve()
         .await
@@ -179,11 +182,27 @@ pub(super) async fn events_a_binary_without_rollups_wrote_are_counted(db: TestDb
         (3, 24),
         "counted by the next write"
     );
-    db.tamper(&insert("old-2"));
+    db.tamper(&insert("old-2", "NULL"));
+    let reopened = Ledger::open(db.url()).unwrap();
+    assert_eq!(spend(reopened.clone()).await, (4, 34), "and at open");
+    reopened
+        .reserve()
+        .await
+        .unwrap()
+        .record(event("c", 9_500, "bot", "m", Outcome::Served, 7));
+    reopened.flush().await.unwrap();
+    assert_eq!(spend(reopened.clone()).await, (5, 41), "each counted once");
+    db.tamper(&insert("old-3", "'chained-by-an-older-replica'"));
+    reopened
+        .reserve()
+        .await
+        .unwrap()
+        .record(event("d", 9_600, "bot", "m", Outcome::Served, 7));
+    reopened.flush().await.unwrap();
     assert_eq!(
-        spend(Ledger::open(db.url()).unwrap()).await,
-        (4, 34),
-        "and at open"
+        spend(reopened).await,
+        (7, 58),
+        "a row chained elsewhere too"
     );
 }
 
