@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import httpx2
 import openai
@@ -103,6 +104,17 @@ def test_usage_command_reads_the_ledger_as_a_table_and_as_json(gateway, airlock_
     doc = json.loads(by_agent.stdout)
     rows = doc["rows"]
     assert [r["key"] for r in rows] == [MAIN_AGENT]
+
+    # Narrowed to one agent and one kind, by day (the table prints days as dates).
+    usage = ["usage", "--config", str(gateway.config_path), "--since", "today"]
+    mine = run(airlock_bin, *usage, "--by", "model", "--agent", MAIN_AGENT, "--kind", "llm", "--json", env=gateway.env())
+    assert {r["key"] for r in json.loads(mine.stdout)["rows"]} == {"gpt-e2e", "embed-e2e"}
+    nobody = run(airlock_bin, *usage, "--agent", "nobody", "--json", env=gateway.env())
+    assert json.loads(nobody.stdout)["rows"] == []
+    days = run(airlock_bin, *usage, "--by", "day", env=gateway.env())
+    assert time.strftime("%Y-%m-%d", time.gmtime()) in days.stdout
+    bad = run(airlock_bin, *usage, "--kind", "email", env=gateway.env())
+    assert bad.returncode != 0 and "--kind must be" in bad.stderr
 
 
 # --- the built-in default ---------------------------------------------------------------

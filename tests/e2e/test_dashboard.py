@@ -152,6 +152,9 @@ def test_the_api_behind_the_pages(make_gateway):
     first = gw.admin("/api/events", limit=2, agent=MAIN_AGENT).json()["events"]
     rest = gw.admin("/api/events", limit=10, agent=MAIN_AGENT, before=first[-1]["id"]).json()["events"]
     assert [e["id"] for e in first + rest] == [e["id"] for e in events]
+    unknown = gw.admin("/api/events", before="ev_not_in_the_ledger")
+    assert unknown.status_code == 400 and "ev_not_in_the_ledger" in unknown.json()["error"]["message"]
+    assert gw.admin("/api/events", id=first[0]["id"]).json()["events"] == first[:1]
 
     # The agent page: its budgets against what the ledger says it spent.
     agent = gw.admin(f"/api/agents/{MAIN_AGENT}").json()

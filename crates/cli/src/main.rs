@@ -89,6 +89,12 @@ enum Command {
         /// target, outcome, reason, hour or day.
         #[arg(long, default_value = "agent")]
         by: String,
+        /// Only this agent's calls.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only calls of this kind: llm, mcp, a2a or egress.
+        #[arg(long)]
+        kind: Option<String>,
         /// table (default), json (the admin API's `/api/usage` shape) or csv.
         #[arg(long, value_enum, default_value_t = commands::usage::Format::Table)]
         format: commands::usage::Format,
@@ -251,6 +257,8 @@ fn main() -> ExitCode {
             config,
             since,
             by,
+            agent,
+            kind,
             format,
             json,
         } => {
@@ -259,7 +267,8 @@ fn main() -> ExitCode {
             } else {
                 format
             };
-            commands::usage::run(config, &since, &by, format)
+            let only = commands::usage::Only { agent, kind };
+            commands::usage::run(config, &since, &by, only, format)
         }
     };
     match result {

@@ -16,21 +16,36 @@ pub enum Format {
     Csv,
 }
 
+/// `--agent` and `--kind`: which calls to count.
+pub struct Only {
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+}
+
 pub fn run(
     config: Option<PathBuf>,
     since: &str,
     by: &str,
+    only: Only,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let config = load_config(config.as_deref())?;
     let group_by = GroupBy::parse(by).ok_or_else(|| anyhow!("--by must be {BY}"))?;
+    if only
+        .kind
+        .as_deref()
+        .is_some_and(|k| airlock_core::Kind::parse(k).is_none())
+    {
+        return Err(anyhow!("--kind must be llm, mcp, a2a or egress"));
+    }
     let since_ms = since_ms(since)?;
     let rows = on_ledger(&config, |ledger| async move {
         ledger
             .usage(UsageQuery {
                 group_by,
                 since_ms,
-                ..Default::default()
+                agent: only.agent,
+                kind: only.kind,
             })
             .await
             .context("ledger query failed")

@@ -268,8 +268,34 @@ async fn events(gateway: &Gateway, params: &[(String, String)]) -> Response<Body
         Some(Ok(ms)) => Some(ms),
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "bad_request", &e),
     };
+    // A page after an event that isn't there would be empty without saying why.
+    if let Some(before) = param(params, "before") {
+        let known = EventQuery {
+            limit: 1,
+            id: Some(before.to_string()),
+            ..Default::default()
+        };
+        match gateway.ledger.events(known).await {
+            Ok(found) if found.is_empty() => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("`before`: no event `{before}` in the ledger"),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ledger_unavailable",
+                    &e.to_string(),
+                );
+            }
+        }
+    }
     let query = EventQuery {
         limit,
+        id: param(params, "id").map(str::to_string),
         agent: param(params, "agent").map(str::to_string),
         kind: filters.kind,
         outcome: filters.outcome,

@@ -131,6 +131,8 @@ impl GroupBy {
 #[derive(Clone, Debug, Default)]
 pub struct EventQuery {
     pub limit: u32,
+    /// Only the event of this id.
+    pub id: Option<String>,
     pub agent: Option<String>,
     pub kind: Option<String>,
     pub outcome: Option<String>,

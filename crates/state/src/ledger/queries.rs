@@ -41,6 +41,7 @@ pub fn events(q: &EventQuery, dialect: &Dialect) -> (String, Vec<Param>) {
     };
     let mut sql = String::from("SELECT * FROM events WHERE 1=1");
     for (column, value) in [
+        ("id", &q.id),
         ("agent", &q.agent),
         ("kind", &q.kind),
         ("outcome", &q.outcome),

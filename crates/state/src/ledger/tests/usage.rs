@@ -284,6 +284,16 @@ pub(super) async fn listings_filter_by_outcome_and_reason_and_page_by_keyset(db:
     assert_eq!(page(None, Some("denied")).await, ["e8", "e5", "e2"]);
     assert_eq!(page(Some("e5"), Some("denied")).await, ["e2"]);
     assert!(page(Some("no-such-event"), None).await.is_empty());
+    let one = EventQuery {
+        limit: 10,
+        id: Some("e4".into()),
+        ..Default::default()
+    };
+    let found = ledger.events(one).await.unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["e4"]
+    );
     let q = EventQuery {
         limit: 10,
         reason: Some("rate_limited".into()),
