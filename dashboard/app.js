@@ -148,12 +148,13 @@ async function drawOverview(view) {
   }
 
   const chartDrawn = drawChart();
-  const [outcomes, today, month, reasons, routes] = await Promise.all([
+  const [outcomes, today, month, reasons, routes, { alerts }] = await Promise.all([
     usage({ group_by: "outcome", since: "today" }),
     usage({ group_by: "agent", since: "today" }),
     usage({ group_by: "agent", since: "month" }),
     usage({ group_by: "reason", since: "24h" }),
     usage({ group_by: "route", since: "month", kind: "llm" }),
+    api("/api/alerts?limit=8"),
   ]);
   const sum = (rows, f) => rows.reduce((a, r) => a + Number(r[f] || 0), 0);
   const denied = outcomes.find((r) => r.key === "denied")?.requests || 0;
@@ -186,7 +187,13 @@ async function drawOverview(view) {
         { label: "Route", cell: (r) => ROUTES[r.key] || r.key },
         { label: "Calls", num: true, cell: (r) => count(r.requests) },
         { label: "Spend", num: true, cell: (r) => usd(r.cost_nanos) },
-      ], routes))));
+      ], routes)),
+      card("Latest alerts", alerts.length ? table([
+        { label: "Time", cell: (a) => h("span", { class: "nowrap" }, when(a.ts_ms)) },
+        { label: "Alert", cell: (a) => h("span", { class: "mono" }, a.type) },
+        { label: "Agent", cell: (a) => agentLink(a.agent) },
+        { label: "What happened", cell: (a) => a.message },
+      ], alerts) : empty("No alerts: budgets, loops, velocity and the kill switch raise them."))));
   await chartDrawn;
 }
 

@@ -118,6 +118,11 @@ try {
   await page.locator(".head .badge.active").waitFor();
   assert.equal((await chat("back again")).status, 200);
 
+  step("the suspension is an alert on the overview");
+  await page.click("nav a[data-page=overview]");
+  await page.locator("section", { hasText: "Latest alerts" }).locator("tr", { hasText: "agent_suspended" })
+    .getByRole("link", { name: AGENT }).waitFor();
+
   step("a changed MCP tool is approved from the inventory");
   await page.click("nav a[data-page=tools]");
   const tool = page.locator("tr", { hasText: "mutable" });
