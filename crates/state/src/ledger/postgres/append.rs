@@ -4,9 +4,9 @@
 
 use std::sync::LazyLock;
 
-use super::super::chain::{GENESIS, link};
-use super::super::rollup;
 use super::event_from_row;
+use crate::ledger::chain::{GENESIS, link};
+use crate::ledger::rollup;
 
 /// Rolls the new rows up, then chains them: a row rolled up is never found unchained by
 /// the next append, so it is never counted twice.
