@@ -187,8 +187,8 @@ async function drawOverview(view) {
         { label: "Route", cell: (r) => ROUTES[r.key] || r.key },
         { label: "Calls", num: true, cell: (r) => count(r.requests) },
         { label: "Spend", num: true, cell: (r) => usd(r.cost_nanos) },
-      ], routes)),
-      card("Latest alerts", alerts.length ? table([
+      ], routes))),
+    h("div", { class: "grid" }, card("Latest alerts", alerts.length ? table([
         { label: "Time", cell: (a) => h("span", { class: "nowrap" }, when(a.ts_ms)) },
         { label: "Alert", cell: (a) => h("span", { class: "mono" }, a.type) },
         { label: "Agent", cell: (a) => agentLink(a.agent) },
