@@ -296,7 +296,8 @@ impl Detectors {
     /// The number detectors, at each run of digits.
     fn scan_numbers(&self, text: &str, found: &mut Vec<(usize, Finding)>) {
         let bytes = text.as_bytes();
-        for run in DigitRuns::new(bytes) {
+        let min = self.digit_rules.iter().map(|r| r.1).min();
+        for run in DigitRuns::new(bytes, min, !self.country_rules.is_empty()) {
             for &(det, min, shape) in &self.digit_rules {
                 if run.digits >= min && shape(bytes, run.start..run.end) {
                     // A pattern may take the character on either side (`(?:^|[^\w+])`), and
