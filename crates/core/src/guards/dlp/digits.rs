@@ -1,5 +1,7 @@
-//! Runs of digits as numbers are written, found in one pass over the bytes: what wakes the
+//! Runs of digits as numbers are written, found on bit masks of the bytes: what wakes the
 //! number detectors (cards, IBANs, SSNs, phones).
+
+use super::lanes::{self, BLOCK, Kind};
 
 /// A run of digits as a number is written: single digits groups joined by at most two of
 /// `-. ()/` (`(415) 555-2671`, `4111 1111 1111 1111`, `2024-01-15`).
@@ -112,8 +114,6 @@ impl Iterator for DigitRuns<'_> {
     }
 }
 
-const BLOCK: usize = 64;
-
 /// Digit, separator and capital masks (bit `i` for byte `i`) of three 64-byte blocks:
 /// the one looked at, and the ones before and after it for the runs crossing its edges.
 #[derive(Default)]
@@ -179,113 +179,34 @@ impl Window {
     }
 }
 
-/// The masks of the 64-byte block `index` (bytes past the end are none of the kinds).
+/// The masks of the 64-byte block `index`.
 fn masks(bytes: &[u8], index: usize) -> Masks {
-    let start = index * BLOCK;
-    let mut padded = [0u8; BLOCK];
-    let block = match bytes.get(start..start + BLOCK) {
-        Some(block) => block,
-        None => {
-            let tail = bytes.get(start..).unwrap_or_default();
-            padded[..tail.len()].copy_from_slice(tail);
-            &padded
-        }
-    };
-    let mut masks = Masks::default();
-    for (n, chunk) in block.chunks_exact(LANES).enumerate() {
-        let lanes = lane_masks(chunk.try_into().expect("a chunk of lanes"));
-        masks.digit |= lanes.digit << (n * LANES);
-        masks.separator |= lanes.separator << (n * LANES);
-        masks.upper |= lanes.upper << (n * LANES);
-    }
-    masks
-}
-
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-const LANES: usize = 16;
-
-/// The masks of sixteen bytes with SSE2, which every x86-64 has: a few compares per kind
-/// of byte where the portable version takes a dozen operations per eight bytes (and the
-/// compiler, vectorizing those, emulates the 64-bit multiply).
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-fn lane_masks(chunk: &[u8; LANES]) -> Masks {
-    // SAFETY: the function needs SSE2, which this build targets (the `cfg` above).
-    unsafe { lane_masks_sse2(chunk) }
-}
-
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[target_feature(enable = "sse2")]
-fn lane_masks_sse2(chunk: &[u8; LANES]) -> Masks {
-    use std::arch::x86_64::*;
-    let word = |at: usize| {
-        let half: [u8; 8] = chunk[at..at + 8].try_into().expect("eight bytes");
-        i64::from_le_bytes(half)
-    };
-    let v = _mm_set_epi64x(word(8), word(0));
-    // Signed compares: bytes of 0x80 and up are negative, below every bound here.
-    let between = |low: u8, high: u8| {
-        let above = _mm_cmpgt_epi8(v, _mm_set1_epi8(low as i8 - 1));
-        let below = _mm_cmplt_epi8(v, _mm_set1_epi8(high as i8 + 1));
-        _mm_movemask_epi8(_mm_and_si128(above, below)) as u64
-    };
-    let mut separator = _mm_setzero_si128();
-    for byte in *b" -.()/" {
-        separator = _mm_or_si128(separator, _mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8)));
-    }
+    const KINDS: [Kind; 3] = [
+        Kind {
+            bytes: &[],
+            ranges: &[(b'0', b'9')],
+            high: false,
+            except: &[],
+        },
+        Kind {
+            bytes: b" -.()/",
+            ranges: &[],
+            high: false,
+            except: &[],
+        },
+        Kind {
+            bytes: &[],
+            ranges: &[(b'A', b'Z')],
+            high: false,
+            except: &[],
+        },
+    ];
+    let [digit, separator, upper] = lanes::block(bytes, index, &KINDS);
     Masks {
-        digit: between(b'0', b'9'),
-        separator: _mm_movemask_epi8(separator) as u64,
-        upper: between(b'A', b'Z'),
+        digit,
+        separator,
+        upper,
     }
-}
-
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-const LANES: usize = 8;
-
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-fn lane_masks(chunk: &[u8; LANES]) -> Masks {
-    portable_masks(u64::from_le_bytes(*chunk))
-}
-
-/// The masks of eight bytes, with arithmetic on a `u64`.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn portable_masks(word: u64) -> Masks {
-    Masks {
-        digit: bits(digit_bytes(word)),
-        separator: bits(separator_bytes(word)),
-        upper: bits(upper_bytes(word)),
-    }
-}
-
-/// The high bit of each byte of `word`, gathered into the low eight bits (byte `i` → bit
-/// `i`). The multiplier's terms land on distinct bits, so no carry disturbs the top byte.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn bits(word: u64) -> u64 {
-    ((word >> 7) & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080) >> 56
-}
-
-/// `0x80` in each byte of `word` that may join the digit groups of a run: `-. ()/`.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn separator_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut zero = 0;
-    for separator in *b" -.()/" {
-        let t = word ^ (ONES * u64::from(separator));
-        // The high bit is set where the byte of `t` is not zero.
-        zero |= !(((t & (ONES * 0x7f)) + ONES * 0x7f) | t);
-    }
-    zero & (ONES * 0x80)
-}
-
-/// `0x80` in each byte of `word` that is an ASCII capital, `0` in the others.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn upper_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let low = word & (ONES * 0x7f);
-    // No carry leaves a byte: 0x7f + 0x3f < 0x100.
-    let at_least_a = low + ONES * (0x80 - u64::from(b'A'));
-    let past_z = low + ONES * (0x80 - u64::from(b'Z') - 1);
-    at_least_a & !past_z & !word & (ONES * 0x80)
 }
 
 /// The first ASCII digit, eight bytes at a time: most bytes of a prompt are not digits,
@@ -425,43 +346,6 @@ mod tests {
                     let got: Vec<_> = found.iter().filter(worth).collect();
                     assert_eq!(got, want, "case {case}, {min:?}, {countries}");
                     assert!(found.iter().all(|r| all.contains(r)), "case {case}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn every_byte_gets_its_kinds_in_any_lane() {
-        for byte in 0..=255u8 {
-            let want = [
-                byte.is_ascii_digit(),
-                b" -.()/".contains(&byte),
-                byte.is_ascii_uppercase(),
-            ];
-            for lane in 0..8 {
-                let mut chunk = [b'x'; 16];
-                chunk[lane] = byte;
-                chunk[lane + 8] = byte;
-                let word = u64::from_le_bytes(chunk[..8].try_into().unwrap());
-                for (masks, lanes) in [
-                    (lane_masks(&chunk[..LANES].try_into().unwrap()), LANES),
-                    (portable_masks(word), 8),
-                ] {
-                    let at = |mask: u64| {
-                        (0..lanes)
-                            .filter(|&i| mask >> i & 1 == 1)
-                            .collect::<Vec<_>>()
-                    };
-                    for (got, &want) in [masks.digit, masks.separator, masks.upper]
-                        .into_iter()
-                        .zip(&want)
-                    {
-                        let expected: Vec<_> = [lane, lane + 8]
-                            .into_iter()
-                            .filter(|&i| want && i < lanes)
-                            .collect();
-                        assert_eq!(at(got), expected, "byte {byte:#x} in lane {lane}");
-                    }
                 }
             }
         }
