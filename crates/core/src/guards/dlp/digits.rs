@@ -165,9 +165,12 @@ impl Window {
             let gap1 = digit << 1 & separator & digit >> 1;
             let gap2 = digit << 1 & separator & separator >> 1 & digit >> 2;
             let run = digit | gap1 | gap2 | gap2 << 1;
-            let mut starts = run;
-            for i in 1..span {
-                starts &= run >> i;
+            // Where `span` bytes of run start, doubling the length known each step.
+            let (mut starts, mut known) = (run, 1);
+            while known < span {
+                let step = known.min(span - known);
+                starts &= starts >> step;
+                known += step;
             }
             hot |= starts;
         }

@@ -77,7 +77,8 @@ pub(super) struct Assignments<'a> {
 }
 
 /// `:` and `=`; the bytes [`value_after`] may skip before a value (white space, quotes,
-/// the `>` of `=>` and, as `\s` is Unicode, any non-ASCII byte); and a few more bytes
+/// the `>` of `=>` and, as `\s` is Unicode, any non-ASCII byte), with the other control
+/// bytes, which no value starts with, to save compares; and a few more bytes
 /// than a value's ([`value_byte`]): the printable ASCII but for what ends most short
 /// values (`"id": 17,`, `10:22:33`, `f(x)`), in fewer compares.
 const ASSIGNMENT_KINDS: [Kind; 3] = [
@@ -88,8 +89,8 @@ const ASSIGNMENT_KINDS: [Kind; 3] = [
         except: &[],
     },
     Kind {
-        bytes: b" \t\n\x0c\r\"'>",
-        ranges: &[],
+        bytes: b"\"'>",
+        ranges: &[(0x01, b' ')],
         high: true,
         except: &[],
     },
