@@ -7,8 +7,9 @@
 //!
 //! Speed comes from looking only where a secret can be. One Aho–Corasick pass finds the
 //! token prefixes (`AKIA`, `ghp_`, `-----BEGIN`, `eyJ`, `://`, ...), `memchr` finds every
-//! `@` and every `:` and `=` (where `password = ...` and its kin are looked for, from the
-//! value back to the name), and one pass over the bytes finds runs of digits. At each
+//! `@`, and bit masks of 64 bytes at a time (`lanes.rs`) find the `:` and `=` with a long
+//! enough value after them (where `password = ...` and its kin are looked for, from the
+//! value back to the name) and the runs of digits long enough to be a number. At each
 //! trigger a gate of a few byte comparisons (`gates.rs`) throws out what cannot match
 //! (`"tokens": 1532`, a URL with no user, a date), and the detector's pattern then runs
 //! anchored at the trigger or confined to the few bytes around it: no search ever runs past
@@ -17,6 +18,7 @@
 
 mod digits;
 mod gates;
+mod lanes;
 mod rules;
 mod validate;
 
@@ -268,13 +270,14 @@ impl Detectors {
     }
 
     /// The assignment detectors, at each `:` and `=`: these bytes are common, but the value
-    /// after most of them is short (`"tokens": 1532`, `10:22:33`), which is checked first;
+    /// after most of them is short (`"tokens": 1532`, `10:22:33`), which is checked first
+    /// (on bit masks by [`gates::Assignments`], then byte by byte);
     /// the name before is looked at only after that.
     fn scan_assignments(&self, text: &str, found: &mut Vec<(usize, Finding)>) {
         let bytes = text.as_bytes();
         let shortest = self.assignment_rules.iter().map(|r| r.2).min().unwrap_or(0);
         let longest = self.assignment_rules.iter().map(|r| r.2).max().unwrap_or(0);
-        for op in memchr::memchr2_iter(b':', b'=', bytes) {
+        for op in gates::Assignments::new(bytes, shortest) {
             let value = gates::value_after(bytes, op, longest);
             if value < shortest {
                 continue;
@@ -296,7 +299,8 @@ impl Detectors {
     /// The number detectors, at each run of digits.
     fn scan_numbers(&self, text: &str, found: &mut Vec<(usize, Finding)>) {
         let bytes = text.as_bytes();
-        for run in DigitRuns::new(bytes) {
+        let min = self.digit_rules.iter().map(|r| r.1).min();
+        for run in DigitRuns::new(bytes, min, !self.country_rules.is_empty()) {
             for &(det, min, shape) in &self.digit_rules {
                 if run.digits >= min && shape(bytes, run.start..run.end) {
                     // A pattern may take the character on either side (`(?:^|[^\w+])`), and

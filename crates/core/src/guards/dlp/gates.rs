@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use super::digits::Groups;
+use super::lanes::{self, BLOCK, Kind};
 use super::validate;
 
 /// Where a match around a literal must lie, if anywhere (`Trigger::Inside`).
@@ -58,6 +59,106 @@ pub(super) fn value_after(text: &[u8], op: usize, enough: usize) -> usize {
         .take(enough)
         .take_while(|&&b| value_byte(b))
         .count()
+}
+
+/// The `:` and `=` of a text, in order, after which [`value_after`] may count `shortest`
+/// value characters or more — a few more, never fewer. A prompt has one every 30 bytes
+/// or so (`"tokens": 1532`, `10:22:33`, `"id":"…"`), and nine in ten have a short value:
+/// these are found 64 bytes at a time, with bit masks, instead of looking after each.
+pub(super) struct Assignments<'a> {
+    text: &'a [u8],
+    shortest: usize,
+    /// The block looked at, and the operators in it not yet looked at.
+    index: usize,
+    ops: u64,
+    /// The masks of that block and the next: [operator, skipped, value].
+    this: [u64; 3],
+    next: [u64; 3],
+}
+
+/// `:` and `=`; the bytes [`value_after`] may skip before a value (white space, quotes,
+/// the `>` of `=>` and, as `\s` is Unicode, any non-ASCII byte), with the other control
+/// bytes, which no value starts with, to save compares; and a few more bytes
+/// than a value's ([`value_byte`]): the printable ASCII but for what ends most short
+/// values (`"id": 17,`, `10:22:33`, `f(x)`), in fewer compares.
+const ASSIGNMENT_KINDS: [Kind; 3] = [
+    Kind {
+        bytes: b":=",
+        ranges: &[],
+        high: false,
+        except: &[],
+    },
+    Kind {
+        bytes: b"\"'>",
+        ranges: &[(0x01, b' ')],
+        high: true,
+        except: &[],
+    },
+    Kind {
+        bytes: &[],
+        ranges: &[(0x21, 0x7e)],
+        high: false,
+        except: b"\"',:;)]}",
+    },
+];
+
+impl<'a> Assignments<'a> {
+    pub fn new(text: &'a [u8], shortest: usize) -> Self {
+        let this = lanes::block(text, 0, &ASSIGNMENT_KINDS);
+        Assignments {
+            text,
+            shortest,
+            index: 0,
+            ops: this[0],
+            this,
+            next: lanes::block(text, 1, &ASSIGNMENT_KINDS),
+        }
+    }
+
+    /// Whether the operator at bit `op` of the block may have a long enough value: the
+    /// first byte after it that is not skipped starts a run of value bytes that is long
+    /// enough, or may be a scheme (five or six bytes and white space: `Bearer `), or is
+    /// the `=` of `:=`, or reaches past what the masks see.
+    fn may_have_value(&self, op: usize) -> bool {
+        let wide = |kind: usize| u128::from(self.this[kind]) | u128::from(self.next[kind]) << 64;
+        let (skipped, value) = (wide(1), wide(2));
+        let after = !skipped >> (op + 1);
+        if after == 0 {
+            return true;
+        }
+        let first = op + 1 + after.trailing_zeros() as usize;
+        let end = first + (!value >> first).trailing_zeros() as usize;
+        if end >= 128 || end - first >= self.shortest {
+            return true;
+        }
+        let base = self.index * BLOCK;
+        let byte = |at: usize| self.text.get(base + at).copied().unwrap_or(0);
+        let scheme = matches!(end - first, 5 | 6) && byte(end).is_ascii_whitespace();
+        scheme || byte(first) == b'='
+    }
+}
+
+impl Iterator for Assignments<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            while self.ops != 0 {
+                let op = self.ops.trailing_zeros() as usize;
+                self.ops &= self.ops - 1;
+                if self.may_have_value(op) {
+                    return Some(self.index * BLOCK + op);
+                }
+            }
+            self.index += 1;
+            if self.index * BLOCK >= self.text.len() {
+                return None;
+            }
+            self.this = self.next;
+            self.next = lanes::block(self.text, self.index + 1, &ASSIGNMENT_KINDS);
+            self.ops = self.this[0];
+        }
+    }
 }
 
 /// Where one of `names` (ASCII case-insensitive) starts in the key-like name before the
@@ -194,4 +295,70 @@ pub(super) fn any_shape(_: &[u8], _: Range<usize>) -> bool {
 pub(super) fn iban_country(text: &[u8], letters: usize) -> bool {
     std::str::from_utf8(&text[letters..letters + 2])
         .is_ok_and(|c| validate::iban_length(c).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_assignment_with_a_long_value_is_found() {
+        // Short pieces, so that operators, quotes, spaces and values meet in every order.
+        const PIECES: &[&str] = &[
+            ":",
+            "=",
+            ":=",
+            "=>",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\"",
+            "'",
+            "é",
+            "\u{a0}",
+            "Bearer ",
+            "token ",
+            "basic",
+            "abc",
+            "0123456789",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "+/=",
+            "_-.",
+            ",",
+            "}",
+            "{",
+            "<",
+            ">",
+            "/",
+            "x",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for case in 0..3000 {
+            let pieces = random() % 120;
+            let text: String = (0..pieces)
+                .map(|_| PIECES[(random() % PIECES.len() as u64) as usize])
+                .collect();
+            let bytes = text.as_bytes();
+            for shortest in [1, 5, 20, 40] {
+                let found: Vec<usize> = Assignments::new(bytes, shortest).collect();
+                let ops: Vec<usize> = memchr::memchr2_iter(b':', b'=', bytes).collect();
+                let long: Vec<usize> = (ops.iter().copied())
+                    .filter(|&op| value_after(bytes, op, shortest) >= shortest)
+                    .collect();
+                assert!(found.windows(2).all(|w| w[0] < w[1]), "case {case}");
+                assert!(found.iter().all(|op| ops.contains(op)), "case {case}");
+                assert!(
+                    long.iter().all(|op| found.contains(op)),
+                    "case {case} {text:?}"
+                );
+            }
+        }
+    }
 }

@@ -2,9 +2,9 @@
 //! match makes us.
 //!
 //! A detector runs only at its triggers: literal anchors found by the one Aho–Corasick
-//! pass (`AKIA`, `ghp_`, `-----BEGIN`, `://`), bytes found by `memchr` (`@`, and `:` or
-//! `=` for the named assignments), or, for numbers, the runs of digits found by one pass
-//! over the bytes. A cheap gate (`gates.rs`) then decides whether
+//! pass (`AKIA`, `ghp_`, `-----BEGIN`, `://`), bytes found by `memchr` or bit masks (`@`,
+//! and `:` or `=` for the named assignments), or, for numbers, the runs of digits found on
+//! bit masks. A cheap gate (`gates.rs`) then decides whether
 //! the pattern can match there at all, and the pattern runs anchored at the trigger or
 //! confined to the few bytes around it, so a body costs two linear passes and a handful of
 //! short searches.
