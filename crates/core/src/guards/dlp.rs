@@ -509,3 +509,15 @@ fn ceil_boundary(text: &str, mut i: usize) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+/// A seeded xorshift generator, for the randomized tests that hold the fast gates to a
+/// plain byte-by-byte walk.
+#[cfg(test)]
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

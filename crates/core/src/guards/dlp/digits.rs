@@ -314,13 +314,7 @@ mod tests {
     fn the_runs_worth_reporting_are_those_a_plain_walk_finds() {
         // Few kinds of bytes, so that digits cluster, cross blocks and meet capitals often.
         const ALPHABET: &[u8] = b"0123456789000111 - . ( ) / :,xGBDE\n\xc3\xa9";
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut random = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut random = crate::guards::dlp::xorshift(0x9e37_79b9_7f4a_7c15_u64);
         for case in 0..3000 {
             let len = (random() % 400) as usize;
             let digit_share = random() % 100;

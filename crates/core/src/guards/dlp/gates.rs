@@ -333,13 +333,7 @@ mod tests {
             "/",
             "x",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut random = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut random = crate::guards::dlp::xorshift(0x2545_f491_4f6c_dd1d_u64);
         for case in 0..3000 {
             let pieces = random() % 120;
             let text: String = (0..pieces)
