@@ -263,10 +263,11 @@ function callRow(e) {
   return tr;
 }
 
-function callTable(events) {
-  return h("table", { class: "calls" },
+/** A table of calls around `body` (rows of `callRow`), which pages fill as calls come. */
+function callTable(body, id) {
+  return h("table", { class: "calls", id },
     h("thead", {}, h("tr", {}, CALL_COLUMNS.map((c) => h("th", { class: c.num ? "num" : null }, c.label)))),
-    h("tbody", {}, events.map(callRow)));
+    body);
 }
 
 // Live: the latest calls, then each new one as it settles (server-sent events).
@@ -333,8 +334,7 @@ async function livePage(view) {
       select("kind", [["", "every kind"], ["llm", "llm"], ["mcp", "mcp"], ["a2a", "a2a"], ["egress", "egress"]]),
       select("outcome", [["", "every outcome"], ["served", "served"], ["denied", "denied"], ["failed", "failed"], ["cancelled", "cancelled"]]),
       pause),
-    card(null, h("table", { class: "calls", id: "live-calls" },
-      h("thead", {}, h("tr", {}, CALL_COLUMNS.map((c) => h("th", { class: c.num ? "num" : null }, c.label)))), body)));
+    card(null, callTable(body, "live-calls")));
   onLeave(() => source?.close());
   await connect();
 }
@@ -430,7 +430,7 @@ async function agentPage(view, id) {
         { label: "Reason", cell: (r) => h("span", { class: "mono" }, r.key) },
         { label: "Calls", num: true, cell: (r) => count(r.requests) },
       ], denials) : empty("None."))),
-    card("Latest calls", recent.events.length ? callTable(recent.events) : empty("No calls yet.")));
+    card("Latest calls", recent.events.length ? callTable(h("tbody", {}, recent.events.map(callRow))) : empty("No calls yet.")));
 }
 
 // MCP tools: every tool seen, pinned at its approved definition; changes wait here.
@@ -508,8 +508,7 @@ async function eventsPage(view) {
   view.replaceChildren(
     h("div", { class: "head" }, h("h1", {}, "Events")),
     form,
-    card(null, h("table", { class: "calls", id: "events" },
-      h("thead", {}, h("tr", {}, CALL_COLUMNS.map((c) => h("th", { class: c.num ? "num" : null }, c.label)))), body), more));
+    card(null, callTable(body, "events"), more));
   await load(false);
 }
 
