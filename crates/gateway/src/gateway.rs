@@ -47,7 +47,9 @@ pub struct Gateway {
     pub(crate) live: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
     /// Egress tunnels still open; shutdown waits for them to record their events.
     pub(crate) tunnels: tokio::sync::watch::Sender<usize>,
-    pub(crate) admin_token: String,
+    /// The admin token's digest (`None` when empty: no token opens the API); the token
+    /// itself is not kept.
+    pub(crate) admin_token: Option<airlock_core::keys::KeyDigest>,
     /// Dashboard sign-ins.
     pub(crate) sessions: crate::admin::Sessions,
     /// The interception CA and the files it was read from: read (or made) at start when
@@ -99,7 +101,8 @@ impl Gateway {
             live: tokio::sync::broadcast::Sender::new(LIVE_BACKLOG),
             upstream,
             egress: upstream::egress_client(),
-            admin_token,
+            admin_token: (!admin_token.is_empty())
+                .then(|| airlock_core::keys::KeyDigest::of(&admin_token)),
             sessions: Default::default(),
             ca: std::sync::Mutex::new(ca),
             rebuilding: AtomicBool::new(false),
