@@ -28,6 +28,12 @@ pub enum Reason {
     InjectionBlocked,
     PrivateAddress,
     Suspended,
+    /// The request was slower than `limits.header_timeout` / `limits.body_timeout` allow.
+    RequestTimeout,
+    /// Airlock cut the call at shutdown, after the grace period.
+    Shutdown,
+    /// A bug caught while serving: the call failed, the connection was not dropped.
+    Internal,
 }
 
 impl Reason {
@@ -53,6 +59,9 @@ impl Reason {
             Reason::InjectionBlocked => "injection_blocked",
             Reason::PrivateAddress => "private_address",
             Reason::Suspended => "suspended",
+            Reason::RequestTimeout => "request_timeout",
+            Reason::Shutdown => "shutdown",
+            Reason::Internal => "internal",
         }
     }
 
@@ -66,7 +75,9 @@ impl Reason {
             Reason::UpstreamUnavailable | Reason::UpstreamError => 502,
             Reason::UpstreamTimeout => 504,
             Reason::ClientClosed => 499,
-            Reason::CountersUnavailable => 503,
+            Reason::CountersUnavailable | Reason::Shutdown => 503,
+            Reason::RequestTimeout => 408,
+            Reason::Internal => 500,
             Reason::BudgetExceeded
             | Reason::RateLimited
             | Reason::LoopDetected
@@ -105,7 +116,7 @@ impl Reason {
             | Reason::InjectionBlocked
             | Reason::PrivateAddress
             | Reason::Suspended => Outcome::Denied,
-            Reason::ClientClosed => Outcome::Cancelled,
+            Reason::ClientClosed | Reason::Shutdown => Outcome::Cancelled,
             _ => Outcome::Failed,
         }
     }
@@ -171,5 +182,9 @@ mod tests {
         assert_eq!(Reason::TooLarge.status(), 413);
         assert_eq!(Reason::NotAllowed.outcome(), Outcome::Denied);
         assert_eq!(Reason::BadRequest.outcome(), Outcome::Failed);
+        assert_eq!(Reason::Internal.status(), 500);
+        assert_eq!(Reason::Internal.outcome(), Outcome::Failed);
+        assert_eq!(Reason::Shutdown.outcome(), Outcome::Cancelled);
+        assert_eq!(Reason::RequestTimeout.status(), 408);
     }
 }

@@ -113,13 +113,7 @@ pub async fn admit(
         }
     };
     match decision {
-        Decision::Suspended => Err(Denial::new(
-            Reason::Suspended,
-            format!(
-                "agent `{}` is suspended; an operator must resume it",
-                agent.id
-            ),
-        )),
+        Decision::Suspended => Err(crate::gateway::suspended(&agent.id)),
         Decision::Refused { index, current } => {
             alert_refusal(&gateway, &agent.id, &plan, index, current, now);
             Err(explain(&plan.rules[index], current, now))

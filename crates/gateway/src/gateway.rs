@@ -1,12 +1,14 @@
 //! The state every request sees: the current config snapshot (swapped whole on reload,
 //! never locked), the ledger, the counters, metrics and the upstream client.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use airlock_core::config::Agent;
 use airlock_core::config::egress::CaFiles;
-use airlock_core::{Config, Event};
+use airlock_core::{Config, Denial, Event, Reason};
 use airlock_state::{Counters, EventSlot, Ledger, StoredKey, Suspension};
 use arc_swap::ArcSwap;
 
@@ -14,6 +16,7 @@ use crate::alerts::{Alert, Alerts};
 use crate::controls::now_ms;
 use crate::egress::ca::Authority;
 use crate::identity::KeyRing;
+use crate::in_flight::{AgentPermit, InFlight};
 use crate::metrics::Metrics;
 use crate::traces::Traces;
 use crate::upstream::{self, Client};
@@ -42,6 +45,19 @@ pub struct Gateway {
     pub(crate) a2a: crate::a2a::Cards,
     /// Becomes true when the gateway shuts down; long-lived work (tunnels) watches it.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// Becomes true when the shutdown grace period is over: calls still running are cut
+    /// and recorded as cancelled with reason `shutdown`.
+    pub(crate) cut: tokio::sync::watch::Sender<bool>,
+    /// Agents' connections still open; shutdown waits for them to record their calls.
+    pub(crate) connections: tokio::sync::watch::Sender<usize>,
+    /// The agents' listener's bound address (its configured one until it is bound).
+    listening: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Calls in flight per agent (`limits.max_concurrent_per_agent`).
+    pub(crate) in_flight: Arc<InFlight>,
+    /// Suspended agents as last seen (set at once here, re-read from the counters every
+    /// second for other replicas' suspensions), so a suspended agent is refused before its
+    /// body is read. The counters' atomic check at admission stays the authority.
+    suspended: ArcSwap<HashSet<String>>,
     /// Every settled call as the admin API shows it, for live feeds (`/api/events/stream`);
     /// nothing is made when no one listens.
     pub(crate) live: tokio::sync::broadcast::Sender<Arc<serde_json::Value>>,
@@ -97,6 +113,11 @@ impl Gateway {
             mcp: Default::default(),
             a2a: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),
+            cut: tokio::sync::watch::Sender::new(false),
+            connections: tokio::sync::watch::Sender::new(0),
+            in_flight: Default::default(),
+            listening: Default::default(),
+            suspended: Default::default(),
             tunnels: tokio::sync::watch::Sender::new(0),
             live: tokio::sync::broadcast::Sender::new(LIVE_BACKLOG),
             upstream,
@@ -159,9 +180,65 @@ impl Gateway {
         }
     }
 
+    /// What an identified agent passes before its request body is read: it is not
+    /// suspended, and it has a place among its calls in flight.
+    pub(crate) fn enter(&self, agent: &Arc<Agent>, cap: u32) -> Result<AgentPermit, Denial> {
+        if self.is_suspended(&agent.id) {
+            return Err(suspended(&agent.id));
+        }
+        self.in_flight.acquire(agent, cap).ok_or_else(|| {
+            let mut d = Denial::new(
+                Reason::RateLimited,
+                format!(
+                    "agent `{}` already has {cap} calls in flight (limits.max_concurrent_per_agent)",
+                    agent.id
+                ),
+            );
+            d.retry_after(1);
+            d
+        })
+    }
+
+    /// Where agents reach this gateway: the bound address of its listener.
+    pub(crate) fn listening(&self) -> std::net::SocketAddr {
+        self.listening
+            .get()
+            .copied()
+            .unwrap_or_else(|| self.runtime().config.listen.gateway)
+    }
+
+    pub(crate) fn bound(&self, addr: std::net::SocketAddr) {
+        let _ = self.listening.set(addr);
+    }
+
+    /// Re-reads which agents are suspended (also by other replicas) from the counters.
+    pub(crate) async fn refresh_suspensions(&self) {
+        match self.counters.suspended().await {
+            Ok(agents) => self.suspended.store(Arc::new(agents.into_iter().collect())),
+            Err(e) => tracing::debug!(error = %e, "could not re-read suspensions"),
+        }
+    }
+
+    pub(crate) fn is_suspended(&self, agent: &str) -> bool {
+        self.suspended.load().contains(agent)
+    }
+
+    fn mark_suspended(&self, agent: &str, suspended: bool) {
+        self.suspended.rcu(|set| {
+            let mut set = HashSet::clone(set);
+            if suspended {
+                set.insert(agent.to_owned());
+            } else {
+                set.remove(agent);
+            }
+            set
+        });
+    }
+
     /// The kill switch: every later call of `agent` is refused until it is resumed.
     pub async fn suspend(self: &Arc<Self>, agent: &str, reason: &str) {
         tracing::warn!(agent, reason, "agent suspended");
+        self.mark_suspended(agent, true);
         if let Err(e) = self.counters.set_suspended(agent, true).await {
             tracing::error!(error = %e, agent, "could not set the suspension in the counters");
         }
@@ -192,6 +269,7 @@ impl Gateway {
 
     pub async fn resume(&self, agent: &str) {
         tracing::info!(agent, "agent resumed");
+        self.mark_suspended(agent, false);
         if let Err(e) = self.counters.set_suspended(agent, false).await {
             tracing::error!(error = %e, agent, "could not lift the suspension in the counters");
         }
@@ -223,6 +301,14 @@ impl Gateway {
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
+}
+
+/// The refusal of a suspended agent's call, wherever it is noticed.
+pub(crate) fn suspended(agent: &str) -> Denial {
+    Denial::new(
+        Reason::Suspended,
+        format!("agent `{agent}` is suspended; an operator must resume it"),
+    )
 }
 
 /// Events a slow live-feed reader may fall behind by before it skips ahead.

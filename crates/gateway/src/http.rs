@@ -1,9 +1,11 @@
 //! HTTP plumbing shared by every route: the response body type, JSON answers, and
 //! reading a request body under the configured size limit.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited, combinators::UnsyncBoxBody};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,36 +79,106 @@ pub enum ReadError {
     TooLarge,
     /// The client stopped sending (or the connection broke) mid-body.
     Broken,
+    /// The body paused longer than `limits.body_timeout`, or came slower than
+    /// [`MIN_BODY_RATE`] after its first `body_timeout`.
+    Stalled,
 }
 
-/// A request body that could not be read whole, as the denial the agent gets: `limit` is
-/// the `limits.max_body` it is over.
-pub fn unread(e: ReadError, limit: u64) -> airlock_core::Denial {
+/// How a request body may arrive: at most `max` bytes, never pausing longer than `pause`.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub max: u64,
+    pub pause: Duration,
+}
+
+impl BodyLimits {
+    pub fn of(limits: &airlock_core::config::Limits) -> BodyLimits {
+        BodyLimits {
+            max: limits.max_body,
+            pause: limits.body_timeout,
+        }
+    }
+}
+
+/// The slowest a body may average once its first `body_timeout` has passed, in bytes per
+/// second (Apache's `RequestReadTimeout … MinRate` idea): a body trickled a byte at a time
+/// is cut off, a large upload on a slow link is not.
+pub const MIN_BODY_RATE: u64 = 1024;
+
+/// A request body that could not be read whole, as the denial the agent gets.
+pub fn unread(e: ReadError, limits: BodyLimits) -> airlock_core::Denial {
     use airlock_core::{Denial, Reason};
     match e {
         ReadError::TooLarge => Denial::new(
             Reason::TooLarge,
-            format!("the request body is over the {limit}-byte limit"),
+            format!("the request body is over the {}-byte limit", limits.max),
         ),
         ReadError::Broken => Denial::new(Reason::BadRequest, "the request body ended early"),
+        ReadError::Stalled => Denial::new(
+            Reason::RequestTimeout,
+            format!(
+                "the request body stalled: send it without pausing over {} (limits.body_timeout) and at {MIN_BODY_RATE} bytes/s or more",
+                humantime::format_duration(limits.pause)
+            ),
+        ),
     }
 }
 
-/// Reads the whole request body, refusing more than `limit` bytes: early from
-/// `Content-Length`, otherwise while reading.
+/// Reads the whole request body, refusing more than `limits.max` bytes (early from
+/// `Content-Length`, otherwise while reading) and a body that stalls (see [`ReadError`]).
 pub async fn read_body(
-    req: Incoming,
+    mut body: Incoming,
     content_length: Option<u64>,
-    limit: u64,
+    limits: BodyLimits,
 ) -> Result<Bytes, ReadError> {
-    if content_length.is_some_and(|n| n > limit) {
+    if content_length.is_some_and(|n| n > limits.max) {
         return Err(ReadError::TooLarge);
     }
-    match Limited::new(req, limit as usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ReadError::TooLarge),
-        Err(_) => Err(ReadError::Broken),
+    let start = tokio::time::Instant::now();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut received: u64 = 0;
+    loop {
+        let paced = start + limits.pause + Duration::from_millis(received * 1000 / MIN_BODY_RATE);
+        let deadline = paced.min(tokio::time::Instant::now() + limits.pause);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(ReadError::Stalled),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(ReadError::Broken),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(chunk) = frame.into_data() {
+            received += chunk.len() as u64;
+            if received > limits.max {
+                return Err(ReadError::TooLarge);
+            }
+            chunks.push(chunk);
+        }
     }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    })
+}
+
+/// How much of a refused request's body is read, and for how long, before it is answered.
+const PEEK_BYTES: u64 = 64 * 1024;
+const PEEK_WITHIN: Duration = Duration::from_secs(1);
+
+/// Reads what arrives of a body that will not be served, at most 64 KiB within a second:
+/// enough to find a JSON-RPC id, and so an HTTP/1.1 client still sending gets its answer
+/// on a connection that stays usable (a server that closes with unread bytes in the socket
+/// resets it, and the client may lose the answer). Never the body a slow or suspended
+/// agent would make the gateway wait for. `None` when it was longer or slower.
+pub async fn peek(body: Incoming) -> Option<Bytes> {
+    let limits = BodyLimits {
+        max: PEEK_BYTES,
+        pause: PEEK_WITHIN,
+    };
+    tokio::time::timeout(PEEK_WITHIN, read_body(body, None, limits))
+        .await
+        .ok()?
+        .ok()
 }
 
 /// The media type of `Content-Type`, lowercase, without parameters (`application/json`).

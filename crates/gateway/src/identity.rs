@@ -44,6 +44,13 @@ impl KeyRing {
     }
 }
 
+impl KeyRing {
+    /// Whether the key of this digest still identifies an agent (not revoked, not removed).
+    pub fn holds(&self, digest: &KeyDigest) -> bool {
+        self.by_digest.contains_key(digest)
+    }
+}
+
 /// The key an agent presented: `Authorization: Bearer`, else `x-api-key` (Anthropic SDKs).
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers

@@ -2,11 +2,16 @@
 //! routing needs (`id`, `method`, `params`); everything else passes through as it came.
 //! Denials of both protocols are rendered here, so they read alike.
 
-use airlock_core::{Denial, Reason};
+use std::sync::Arc;
+
+use airlock_core::config::Agent;
+use airlock_core::{Denial, Kind, Reason};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
-use crate::http::{Body, json_response};
+use crate::gateway::Gateway;
+use crate::http::{Body, BodyLimits, ReadError, json_response, peek, unread};
 use crate::pipeline::{CallGuard, Ending};
 
 pub const PARSE_ERROR: i64 = -32700;
@@ -130,6 +135,41 @@ pub fn with_reason(mut res: Response<Body>, reason: Reason) -> Response<Body> {
     res.headers_mut()
         .insert("x-airlock-reason", HeaderValue::from_static(reason.code()));
     res
+}
+
+/// A message of `agent` refused before its body was read (it is suspended, or has too
+/// many calls in flight): recorded, and answered as a JSON-RPC error with the message's id
+/// when what arrived of it at once holds it (see [`peek`]).
+pub async fn refuse_unread(
+    gateway: Arc<Gateway>,
+    kind: Kind,
+    agent: Arc<Agent>,
+    headers: &HeaderMap,
+    body: Incoming,
+    d: &Denial,
+) -> Response<Body> {
+    let message = peek(body)
+        .await
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let id = message.as_ref().and_then(|m| m.get("id")).cloned();
+    let method = message
+        .as_ref()
+        .and_then(|m| m["method"].as_str())
+        .unwrap_or(kind.as_str());
+    let mut guard = CallGuard::open(gateway, kind, method, headers).await;
+    guard.call().agent = Some(agent);
+    guard.finish(Ending {
+        status: 200,
+        ..Ending::denied(d)
+    });
+    refusal(StatusCode::OK, id.as_ref(), d)
+}
+
+/// A message that could not be read whole (too large, or stalled), as a JSON-RPC error.
+pub fn unreadable(e: ReadError, limits: BodyLimits) -> Response<Body> {
+    let d = unread(e, limits);
+    let status = StatusCode::from_u16(d.reason.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    refusal(status, None, &d)
 }
 
 /// No key, or one Airlock does not know: 401 with our own `WWW-Authenticate`, recorded like

@@ -24,7 +24,9 @@ use serde_json::{Map, Value};
 use crate::controls;
 use crate::gateway::{Gateway, Runtime};
 use crate::identity::presented_key;
+use crate::in_flight::AgentPermit;
 use crate::traces::{CallSpan, UpstreamContext};
+use crate::unwind;
 
 /// What is known about a call in flight.
 pub struct Call {
@@ -99,6 +101,8 @@ impl Ending {
 pub struct CallGuard {
     call: Option<Call>,
     slot: Option<EventSlot>,
+    /// The agent's place among its calls in flight, given back when the call settles.
+    permit: Option<AgentPermit>,
     gateway: Arc<Gateway>,
     runtime: Arc<Runtime>,
 }
@@ -155,6 +159,7 @@ impl CallGuard {
         CallGuard {
             call: Some(call),
             slot,
+            permit: None,
             gateway,
             runtime,
         }
@@ -190,8 +195,51 @@ impl CallGuard {
             .keys
             .identify(key)
             .ok_or_else(|| Denial::new(Reason::Unauthorized, "the Airlock key is not valid"))?;
-        self.call().agent = Some(agent.clone());
+        self.enter(agent.clone())?;
         Ok(agent)
+    }
+
+    /// The call is `agent`'s, which must pass [`Gateway::enter`] (not suspended, under its
+    /// cap of calls in flight) before anything of its request body is read.
+    pub fn enter(&mut self, agent: Arc<Agent>) -> Result<(), Denial> {
+        let cap = self.runtime.config.limits.max_concurrent_per_agent;
+        let permit = self.gateway.enter(&agent, cap);
+        self.call().agent = Some(agent);
+        self.permit = Some(permit?);
+        Ok(())
+    }
+
+    /// The call is `agent`'s, which passed [`Gateway::enter`] before the call was opened
+    /// (adapters that read a message before knowing it is a call: MCP, A2A, egress).
+    pub fn admitted(&mut self, agent: Arc<Agent>, permit: AgentPermit) {
+        self.call().agent = Some(agent);
+        self.permit = Some(permit);
+    }
+
+    /// Settles a call that did not run to its end: the client went away (499), Airlock
+    /// cut it at shutdown (`shutdown`, with the status already sent, else 503), or a bug
+    /// was caught while serving it (500 `internal`). `sent` is the status the client got.
+    pub fn cut_short(mut self, sent: Option<u16>, usage: Usage, bytes_out: u64) {
+        if let Some(call) = self.call.take() {
+            let ending = self.unfinished(sent, usage, bytes_out);
+            settle(&self.gateway, &self.runtime, call, self.slot.take(), ending);
+        }
+    }
+
+    fn unfinished(&self, sent: Option<u16>, usage: Usage, bytes_out: u64) -> Ending {
+        let (status, reason) = if unwind::dropping_after_panic() {
+            (500, Reason::Internal)
+        } else if *self.gateway.cut.borrow() {
+            (sent.unwrap_or(503), Reason::Shutdown)
+        } else {
+            (499, Reason::ClientClosed)
+        };
+        Ending {
+            status,
+            reason: Some(reason),
+            usage,
+            bytes_out,
+        }
     }
 
     /// Marks the moment the response starts, to separate Airlock's overhead from upstream time.
@@ -210,12 +258,7 @@ impl CallGuard {
 impl Drop for CallGuard {
     fn drop(&mut self) {
         if let Some(call) = self.call.take() {
-            let ending = Ending {
-                status: 499,
-                reason: Some(Reason::ClientClosed),
-                usage: Usage::default(),
-                bytes_out: 0,
-            };
+            let ending = self.unfinished(None, Usage::default(), 0);
             settle(&self.gateway, &self.runtime, call, self.slot.take(), ending);
         }
     }

@@ -68,6 +68,7 @@ pub async fn refresh_keys(gateway: Arc<Gateway>, mut stopped: watch::Receiver<bo
         tokio::select! {
             _ = tokio::time::sleep(KEYS_EVERY) => {
                 gateway.refresh_keys().await;
+                gateway.refresh_suspensions().await;
                 gateway.mcp.sessions.sweep();
                 if !gateway.runtime().config.mcp.servers.is_empty() {
                     gateway.mcp.pins.refresh(&gateway).await;

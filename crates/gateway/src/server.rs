@@ -2,7 +2,6 @@
 //! listener on their own sockets; graceful shutdown that stops accepting, lets calls in
 //! flight finish (bounded), then flushes the ledger.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,10 +11,6 @@ use std::time::Duration;
 use airlock_core::{Denial, Reason};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,10 +18,7 @@ use tokio::task::JoinHandle;
 use crate::gateway::Gateway;
 use crate::http::{Body, text_response};
 use crate::llm::errors::{ErrorStyle, render};
-use crate::{admin, llm, reload};
-
-/// Total request-header size over which a client gets 431.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
+use crate::{admin, connection, llm, reload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -49,46 +41,45 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, waits up to `grace` for calls in flight, and flushes the ledger.
+    /// Stops accepting; closes idle connections at once and gives calls in flight up to
+    /// `grace`; then cuts what still runs (recorded as cancelled, reason `shutdown`) and
+    /// flushes the ledger.
     pub async fn shutdown(self, grace: Duration) {
-        self.gateway.stopping.send_replace(true);
+        let gateway = &self.gateway;
+        gateway.stopping.send_replace(true);
         for task in self.tasks {
-            if tokio::time::timeout(grace + Duration::from_secs(1), task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(1), task).await.is_err() {
                 tracing::warn!("a listener did not stop in time");
             }
         }
+        let (mut connections, mut tunnels) =
+            (gateway.connections.subscribe(), gateway.tunnels.subscribe());
+        let drained = tokio::time::timeout(grace, async {
+            let _ = connections.wait_for(|n| *n == 0).await;
+            let _ = tunnels.wait_for(|n| *n == 0).await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("calls still in flight after the shutdown grace period; cutting them");
+        }
+        gateway.cut.send_replace(true);
+        // Cut connections settle their calls as they drop: wait for that, briefly.
+        let _ = tokio::time::timeout(CUT_WAIT, connections.wait_for(|n| *n == 0)).await;
         // stdio MCP servers are children of the gateway: they end with it.
-        self.gateway.mcp.sessions.close_all().await;
-        // Tunnels saw `stopping` and close; their events must reach the ledger first.
-        let mut tunnels = self.gateway.tunnels.subscribe();
-        let _ = tokio::time::timeout(grace, tunnels.wait_for(|n| *n == 0)).await;
-        self.gateway.mcp.stdio.stop_all();
-        if let Err(e) = self.gateway.ledger.flush().await {
+        gateway.mcp.sessions.close_all().await;
+        let _ = tokio::time::timeout(CUT_WAIT, tunnels.wait_for(|n| *n == 0)).await;
+        gateway.mcp.stdio.stop_all();
+        if let Err(e) = gateway.ledger.flush().await {
             tracing::error!(error = %e, "ledger flush at shutdown failed");
         }
-        if let Some(traces) = &self.gateway.traces {
+        if let Some(traces) = &gateway.traces {
             traces.shutdown().await;
         }
     }
 }
 
-/// How agents' HTTP connections are served (HTTP/1.1 and HTTP/2, header limits), on the
-/// listeners and inside intercepted TLS alike.
-pub(crate) fn connection_builder() -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(MAX_HEADER_BYTES);
-    builder
-        .http2()
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
-    builder
-}
+/// How long cut connections and tunnels get to record their calls.
+const CUT_WAIT: Duration = Duration::from_secs(2);
 
 async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
@@ -101,7 +92,6 @@ async fn bind(role: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 pub async fn start(
     gateway: Arc<Gateway>,
     config_path: Option<PathBuf>,
-    grace: Duration,
 ) -> Result<Running, StartError> {
     let listen = gateway.runtime().config.listen.clone();
     let agents = bind("gateway", listen.gateway).await?;
@@ -112,11 +102,13 @@ pub async fn start(
     };
     let egress_addr = egress.as_ref().zip(listen.egress).map(|(l, a)| local(l, a));
     let (gateway_addr, admin_addr) = (local(&agents, listen.gateway), local(&admin, listen.admin));
+    gateway.bound(gateway_addr);
     let stopped = gateway.stopping.subscribe();
     // Budgets and suspensions resume from the ledger, never from zero.
     if let Err(e) = crate::rebuild::rebuild(&gateway).await {
         tracing::error!("rebuilding counters from the ledger failed: {e}");
     }
+    gateway.refresh_suspensions().await;
     // The tokenizer tables take a moment to load: not on the first budgeted call.
     let config = &gateway.runtime().config;
     if config
@@ -133,14 +125,12 @@ pub async fn start(
             gateway.clone(),
             route_gateway,
             stopped.clone(),
-            grace,
         )),
         tokio::spawn(accept(
             admin,
             gateway.clone(),
             admin::handle,
             stopped.clone(),
-            grace,
         )),
     ];
     if let Some(egress) = egress {
@@ -149,7 +139,6 @@ pub async fn start(
             gateway.clone(),
             crate::egress::handle,
             stopped.clone(),
-            grace,
         )));
     }
     tasks.push(tokio::spawn(reload::refresh_keys(
@@ -203,14 +192,10 @@ async fn accept<F, Fut>(
     gateway: Arc<Gateway>,
     route: F,
     mut stopped: watch::Receiver<bool>,
-    grace: Duration,
 ) where
     F: Fn(Arc<Gateway>, Request<Incoming>) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let builder = connection_builder();
-    let graceful = GracefulShutdown::new();
-
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -225,29 +210,10 @@ async fn accept<F, Fut>(
                 };
                 let _ = stream.set_nodelay(true);
                 let gw = gateway.clone();
-                let service = service_fn(move |req| {
-                    let gw = gw.clone();
-                    async move { Ok::<_, Infallible>(route(gw, req).await) }
-                });
-                // With upgrades: the egress proxy hands CONNECT connections to tunnels.
-                let conn = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+                let serve = move |req| route(gw.clone(), req);
+                tokio::spawn(connection::serve(stream, gateway.clone(), serve));
             }
-            _ = stopped.changed() => break,
+            _ = stopped.changed() => return,
         }
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("calls still in flight after the shutdown grace period; closing them");
     }
 }

@@ -61,7 +61,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let counters = Counters::open(&config.state.counters)
             .with_context(|| format!("cannot open the counters store {}", redact_url(&config.state.counters)))?;
         let gateway = Gateway::new(config, ledger, counters, stored, admin_token);
-        let running = start(gateway, config_path, SHUTDOWN_GRACE).await?;
+        let running = start(gateway, config_path).await?;
         let base = format!("http://{}", running.gateway_addr);
         if builtin {
             match &first_key {

@@ -6,6 +6,7 @@ pub mod a2a;
 mod content;
 pub mod egress;
 mod env;
+mod limits;
 pub mod mcp;
 pub mod policy;
 pub mod raw;
@@ -15,8 +16,8 @@ pub mod units;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+pub use limits::Limits;
 pub use raw::{CounterFailure, ProviderKind};
 pub use routing::Target;
 
@@ -96,14 +97,6 @@ pub struct StateConfig {
     pub ledger: String,
     pub counters: String,
     pub on_counter_failure: CounterFailure,
-}
-
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub max_body: u64,
-    /// Output tokens reserved (and sent upstream as the cap) when a request sets none.
-    pub max_output_tokens: u32,
-    pub upstream_timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -464,14 +457,7 @@ impl Config {
                 counters,
                 on_counter_failure: raw.state.on_counter_failure.unwrap_or_default(),
             },
-            limits: Limits {
-                max_body: raw.limits.max_body.map_or(10 << 20, |b| b.0),
-                max_output_tokens: raw.limits.max_output_tokens.unwrap_or(4096),
-                upstream_timeout: raw
-                    .limits
-                    .upstream_timeout
-                    .map_or(Duration::from_secs(120), |s| s.0),
-            },
+            limits: Limits::normalise(text, &raw.limits)?,
             providers,
             models,
             prices: PriceTable::new(overrides),

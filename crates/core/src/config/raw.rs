@@ -78,6 +78,19 @@ pub struct RawLimits {
     pub max_output_tokens: Option<u32>,
     /// Longest wait for an upstream's response headers, per attempt (default 120s).
     pub upstream_timeout: Option<Span>,
+    /// Calls one agent may have in flight at once, on every route together (default 1024);
+    /// more are refused with `rate_limited`.
+    pub max_concurrent_per_agent: Option<u32>,
+    /// HTTP/2 streams one connection may open at once (default 128).
+    pub h2_max_streams: Option<u32>,
+    /// How long a client may take to send a request's headers, counted from its first byte
+    /// (or from the connection's opening for its first request) (default 10s).
+    pub header_timeout: Option<Span>,
+    /// Longest pause between two pieces of a request body (default 10s); a body must also
+    /// keep an average of 1 KiB/s after its first `body_timeout`.
+    pub body_timeout: Option<Span>,
+    /// How long a connection with no request in flight is kept open (default 60s).
+    pub idle_timeout: Option<Span>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::card::{add_config_headers, read, send};
-use super::{failure, settle};
+use super::{failure, settle, settle_cut_short};
 use crate::content;
 use crate::gateway::Gateway;
 use crate::http::{Body, json_response, sse_response};
@@ -269,7 +269,7 @@ fn relay_stream(rpc: Rpc, res: Response<Incoming>, mut guard: CallGuard) -> Resp
             let frame = tokio::select! {
                 frame = body.frame() => frame,
                 _ = tx.closed() => {
-                    settle(guard, &facts, 499, Some(Reason::ClientClosed), sent);
+                    settle_cut_short(guard, &facts, sent);
                     return;
                 }
             };
@@ -299,7 +299,7 @@ fn relay_stream(rpc: Rpc, res: Response<Incoming>, mut guard: CallGuard) -> Resp
                 }
                 sent += event.len() as u64;
                 if tx.send(event).await.is_err() {
-                    settle(guard, &facts, 499, Some(Reason::ClientClosed), sent);
+                    settle_cut_short(guard, &facts, sent);
                     return;
                 }
             }

@@ -26,7 +26,10 @@ use serde_json::{Value, json};
 use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
-use crate::http::{Body, ReadError, content_length, full, json_response, read_body};
+use crate::http::{
+    Body, BodyLimits, ReadError, content_length, full, json_response, read_body, peek,
+};
+use crate::in_flight::AgentPermit;
 use crate::identity::presented_key;
 use crate::jsonrpc::{self, Message};
 use crate::pipeline::{CallGuard, Ending};
@@ -57,7 +60,19 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     };
     let agent = presented_key(req.headers()).and_then(|k| runtime.keys.identify(k));
     let Some(agent) = agent else {
-        return unauthorized(gateway, &remote, is_card, req.headers()).await;
+        let res = unauthorized(gateway, &remote, is_card, req.headers()).await;
+        let _ = peek(req.into_body()).await;
+        return res;
+    };
+    // A suspended agent, or one with too many calls open, is refused before its message
+    // is read.
+    let permit = match gateway.enter(&agent, config.limits.max_concurrent_per_agent) {
+        Ok(p) => p,
+        Err(d) => {
+            let (parts, body) = req.into_parts();
+            return jsonrpc::refuse_unread(gateway, Kind::A2a, agent, &parts.headers, body, &d)
+                .await;
+        }
     };
     match (is_card, req.method()) {
         (true, &Method::GET) => {
@@ -82,7 +97,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
                 }
             }
         }
-        (false, &Method::POST) => rpc(gateway, config, remote, agent, req).await,
+        (false, &Method::POST) => rpc(gateway, config, remote, (agent, permit), req).await,
         (is_card, _) => {
             let mut res = Response::new(full(Bytes::new()));
             *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -112,22 +127,16 @@ async fn rpc(
     gateway: Arc<Gateway>,
     config: Arc<airlock_core::Config>,
     remote: RemoteAgent,
-    agent: Arc<airlock_core::config::Agent>,
+    (agent, permit): (Arc<airlock_core::config::Agent>, AgentPermit),
     req: Request<Incoming>,
 ) -> Response<Body> {
     let base = base_url(req.headers(), req.uri(), &config, &remote.name);
     let (parts, body) = req.into_parts();
-    let limit = config.limits.max_body;
-    let body = match read_body(body, content_length(&parts.headers), limit).await {
+    let limits = BodyLimits::of(&config.limits);
+    let body = match read_body(body, content_length(&parts.headers), limits).await {
         Ok(b) => b,
-        Err(ReadError::TooLarge) => {
-            let d = Denial::new(
-                Reason::TooLarge,
-                format!("the message is over {limit} bytes"),
-            );
-            return jsonrpc::refusal(StatusCode::PAYLOAD_TOO_LARGE, None, &d);
-        }
         Err(ReadError::Broken) => return Response::new(full(Bytes::new())),
+        Err(e) => return jsonrpc::unreadable(e, limits),
     };
     let bad = |code: i64, why: &str| {
         let e = jsonrpc::error(None, code, why, Some(json!({"reason": "bad_request"})));
@@ -156,10 +165,10 @@ async fn rpc(
     let params = params.unwrap_or_else(|| json!({}));
 
     let mut guard = CallGuard::open(gateway.clone(), Kind::A2a, &method, &parts.headers).await;
+    guard.admitted(agent.clone(), permit);
     let facts = TaskFacts::of_request(&params);
     {
         let call = guard.call();
-        call.agent = Some(agent.clone());
         call.target = Some(target(&remote));
         call.bytes_in = body.len() as u64;
         call.annotate("jsonrpc.request.id", || jsonrpc::id_text(&id));
@@ -237,12 +246,27 @@ fn base_url(
 
 /// Records the call with what is known of its task.
 fn settle(
-    mut guard: CallGuard,
+    guard: CallGuard,
     facts: &TaskFacts,
     status: u16,
     reason: Option<Reason>,
     bytes_out: u64,
 ) {
+    with_facts(guard, facts).finish(Ending {
+        status,
+        reason,
+        usage: Default::default(),
+        bytes_out,
+    });
+}
+
+/// Records a stream that stopped before its end: the agent left, or Airlock cut it at
+/// shutdown.
+fn settle_cut_short(guard: CallGuard, facts: &TaskFacts, bytes_out: u64) {
+    with_facts(guard, facts).cut_short(Some(200), Default::default(), bytes_out);
+}
+
+fn with_facts(mut guard: CallGuard, facts: &TaskFacts) -> CallGuard {
     let call = guard.call();
     for (key, value) in [
         ("task_id", &facts.task_id),
@@ -256,12 +280,7 @@ fn settle(
     if call.run_id.is_none() {
         call.run_id = facts.context_id.clone();
     }
-    guard.finish(Ending {
-        status,
-        reason,
-        usage: Default::default(),
-        bytes_out,
-    });
+    guard
 }
 
 /// A remote agent's failure as a JSON-RPC error naming it: `-32603`, `data.reason`.

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use crate::controls::now_ms;
 use crate::gateway::Gateway;
-use crate::http::{Body, json_response, query_params, read_body, text_response};
+use crate::http::{
+    Body, BodyLimits, ReadError, json_response, query_params, read_body, text_response,
+};
 
 mod assets;
 mod live;
@@ -74,8 +76,15 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     }
     let params = query_params(req.uri());
     let method = req.method().clone();
-    let body = match read_body(req.into_body(), None, ADMIN_BODY_LIMIT).await {
+    let body = match read_body(req.into_body(), None, admin_body(&gateway)).await {
         Ok(b) => b,
+        Err(ReadError::Stalled) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body stalled (limits.body_timeout)",
+            );
+        }
         Err(_) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -151,8 +160,14 @@ async fn sign_in(gateway: &Gateway, req: Request<Incoming>) -> Response<Body> {
     struct Login {
         token: String,
     }
-    let body = read_body(req.into_body(), None, ADMIN_BODY_LIMIT).await;
-    let login: Option<Login> = body.ok().and_then(|b| serde_json::from_slice(&b).ok());
+    // Anyone may post here: the whole form must arrive within one `body_timeout`, so a
+    // trickled body cannot hold the listener's connections.
+    let limits = admin_body(gateway);
+    let body = tokio::time::timeout(limits.pause, read_body(req.into_body(), None, limits)).await;
+    let login: Option<Login> = body
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let Some(login) = login else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -176,6 +191,13 @@ async fn sign_in(gateway: &Gateway, req: Request<Incoming>) -> Response<Body> {
 
 /// Largest admin request body.
 const ADMIN_BODY_LIMIT: u64 = 64 * 1024;
+
+fn admin_body(gateway: &Gateway) -> BodyLimits {
+    BodyLimits {
+        max: ADMIN_BODY_LIMIT,
+        pause: gateway.runtime().config.limits.body_timeout,
+    }
+}
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     json_response(

@@ -95,6 +95,8 @@ pub async fn agent(gateway: &Gateway, id: &str) -> Response<Body> {
                 "requests_per_minute": rate.requests_per_minute,
                 "tokens_per_minute": rate.tokens_per_minute,
             },
+            // On this replica, against `limits.max_concurrent_per_agent`.
+            "in_flight": gateway.in_flight.of(&agent.id),
             // `null`: everything is allowed; `[]`: nothing is.
             "allow": {
                 "models": agent.allow.models,

@@ -13,7 +13,7 @@ use serde_json::json;
 use airlock_core::{Denial, Reason};
 
 use crate::content;
-use crate::http::{Body, content_length, content_type, full, read_body, unread};
+use crate::http::{Body, BodyLimits, content_length, content_type, full, read_body, unread};
 use crate::llm::meter::{MeteredBody, Tap};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -72,10 +72,10 @@ async fn guarded_body(
     if !textual {
         return streamed(body);
     }
-    let limit = guard.runtime().config.limits.max_body;
-    let bytes = read_body(body, content_length(headers), limit)
+    let limits = BodyLimits::of(&guard.runtime().config.limits);
+    let bytes = read_body(body, content_length(headers), limits)
         .await
-        .map_err(|e| unread(e, limit))?;
+        .map_err(|e| unread(e, limits))?;
     let redacted = if json {
         content::json_body(guard, &agent, &bytes, "").await?
     } else {

@@ -5,7 +5,6 @@
 //! loop guard, content guards, metering and ledger; the request goes to the mapped
 //! provider. The intercepted host itself is never resolved nor connected to.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use airlock_core::config::Agent;
@@ -14,7 +13,6 @@ use airlock_core::{Denial, Kind, Reason};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rustls::ServerConfig;
 use serde_json::json;
@@ -60,7 +58,6 @@ pub async fn open(
     let Some(tls) = tls else {
         return llm::handle(gateway, req, Entry::Intercepted(interception)).await;
     };
-    let mut stopping = gateway.stopping.subscribe();
     gateway.tunnels.send_modify(|n| *n += 1);
     tokio::spawn(async move {
         let _open = OpenTunnel(gateway.clone());
@@ -84,29 +81,13 @@ pub async fn open(
                 return;
             }
         };
-        let service = service_fn(move |req| {
-            let (gateway, interception) = (gateway.clone(), interception.clone());
-            async move {
-                Ok::<_, Infallible>(
-                    llm::handle(gateway, req, Entry::Intercepted(interception)).await,
-                )
-            }
-        });
-        let builder = crate::server::connection_builder();
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        tokio::pin!(conn);
-        tokio::select! {
-            done = conn.as_mut() => {
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, "an intercepted connection ended with an error");
-                }
-            }
-            // The watch's guard must not live across the drain below.
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-            }
-        }
+        let served = gateway.clone();
+        let route = move |req| {
+            let (gateway, interception) = (served.clone(), interception.clone());
+            async move { llm::handle(gateway, req, Entry::Intercepted(interception)).await }
+        };
+        // Served like the gateway's own connections: the same limits, shutdown and cut.
+        crate::connection::serve(stream, gateway, route).await;
     });
     Response::new(full(Bytes::new()))
 }

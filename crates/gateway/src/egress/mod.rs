@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::config::Agent;
+use airlock_core::keys::KeyDigest;
 use airlock_core::egress::addr::{Host, check, parse_host};
 use airlock_core::egress::hosts::decide_for;
 use airlock_core::fingerprint::fingerprint;
@@ -31,7 +32,7 @@ use tokio::net::TcpStream;
 
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
-use crate::http::{Body, full};
+use crate::http::{Body, full, peek};
 use crate::identity::proxy_key;
 use crate::pipeline::{CallGuard, Ending};
 use crate::upstream::EGRESS_CONNECT_TIMEOUT;
@@ -77,14 +78,20 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         Ok(addr) => addr,
         Err(d) => {
             guard.finish(Ending::denied(&d));
-            return refusal(&d);
+            let res = refusal(&d);
+            let _ = peek(req.into_body()).await;
+            return res;
         }
     };
     if req.method() != Method::CONNECT {
         return forward::send(guard, req, addr).await;
     }
     match connect(addr, &host, port).await {
-        Ok(upstream) => tunnel::open(guard, req, upstream),
+        // Admitted, so a key was presented: the tunnel lives as long as it stays valid.
+        Ok(upstream) => match proxy_key(req.headers()) {
+            Some(key) => tunnel::open(guard, req, upstream, KeyDigest::of(&key)),
+            None => refusal(&Denial::new(Reason::Unauthorized, "no proxy key")),
+        },
         Err(d) => {
             guard.finish(Ending::denied(&d));
             refusal(&d)
@@ -114,9 +121,9 @@ async fn admit(
         Host::Name(n) => n.clone(),
         Host::Ip(ip) => ip.to_string(),
     };
+    guard.enter(agent.clone())?;
     {
         let call = guard.call();
-        call.agent = Some(agent.clone());
         call.host = Some(name.clone());
         call.extra.insert("host".into(), json!(name));
         call.extra.insert("port".into(), json!(port));

@@ -14,6 +14,8 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use airlock_core::keys::KeyDigest;
+
 use crate::controls::now_ms;
 use crate::gateway::Gateway;
 use crate::http::{Body, full};
@@ -23,12 +25,18 @@ use crate::pipeline::{CallGuard, Ending};
 const IDLE: Duration = Duration::from_secs(300);
 
 /// Answers `200` and, once the client's connection is handed over, pumps it.
-pub fn open(guard: CallGuard, req: Request<Incoming>, upstream: TcpStream) -> Response<Body> {
+/// `key` is the one the agent opened it with: the tunnel closes when it is revoked.
+pub fn open(
+    guard: CallGuard,
+    req: Request<Incoming>,
+    upstream: TcpStream,
+    key: KeyDigest,
+) -> Response<Body> {
     let mut stopping = guard.gateway().stopping.subscribe();
     let gateway = guard.gateway().clone();
     gateway.tunnels.send_modify(|n| *n += 1);
     tokio::spawn(async move {
-        let _open = OpenTunnel(gateway);
+        let _open = OpenTunnel(gateway.clone());
         let mut guard = guard;
         let client = match hyper::upgrade::on(req).await {
             Ok(upgraded) => TokioIo::new(upgraded),
@@ -47,10 +55,15 @@ pub fn open(guard: CallGuard, req: Request<Incoming>, upstream: TcpStream) -> Re
                 pump(ur, cw, &counts.down, &counts.last)
             )
         };
+        let agent = guard.call().agent.as_ref().map_or_else(String::new, |a| a.id.clone());
         tokio::select! {
             _ = both => {}
             _ = idle(&counts.last) => tracing::debug!("closed an idle tunnel"),
             _ = stopping.wait_for(|s| *s) => tracing::debug!("closed a tunnel at shutdown"),
+            why = withdrawn(&gateway, &key, &agent) => {
+                tracing::info!(agent = %agent, "closed a tunnel: {why}");
+                guard.call().extra.insert("closed".into(), json!(why));
+            }
         }
         let (up, down) = (
             counts.up.load(Ordering::Relaxed),
@@ -108,6 +121,23 @@ async fn pump(
         count.fetch_add(n as u64, Ordering::Relaxed);
     }
     let _ = to.shutdown().await;
+}
+
+/// How often an open tunnel checks that its agent may still use it.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Resolves, saying why, once the tunnel's key is revoked or its agent suspended: what was
+/// allowed when it opened is not allowed for ever.
+async fn withdrawn(gateway: &Gateway, key: &KeyDigest, agent: &str) -> &'static str {
+    loop {
+        tokio::time::sleep(RECHECK).await;
+        if !gateway.runtime().keys.holds(key) {
+            return "key_revoked";
+        }
+        if gateway.is_suspended(agent) {
+            return "agent_suspended";
+        }
+    }
 }
 
 /// Resolves once nothing has moved for [`IDLE`].

@@ -220,7 +220,11 @@ impl Body for MeteredBody {
 
 impl Drop for MeteredBody {
     fn drop(&mut self) {
-        // Still unsettled: the agent went away before the end.
-        self.settle(499, Some(Reason::ClientClosed));
+        // Still unsettled: the agent went away before the end, or Airlock cut the stream
+        // at shutdown; metered from what was relayed either way.
+        if let Some(guard) = self.guard.take() {
+            let usage = self.tap.usage(self.prompt_estimate);
+            guard.cut_short(Some(self.status), usage, self.bytes_out);
+        }
     }
 }

@@ -25,7 +25,9 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 pub use crate::egress::Interception;
 use crate::gateway::Gateway;
-use crate::http::{Body, content_length, content_type, json_response, read_body, unread};
+use crate::http::{
+    Body, BodyLimits, content_length, content_type, json_response, peek, read_body, unread,
+};
 use crate::pipeline::{CallGuard, Ending, decide_model};
 use crate::upstream::is_forwardable_response_header;
 use classify::{Api, LlmRequest};
@@ -108,13 +110,22 @@ async fn serve(
     entry: &Entry,
 ) -> Result<Served, Denial> {
     let (parts, body) = req.into_parts();
-    let agent = match entry {
-        Entry::BaseUrl => guard.identify(&parts.headers)?,
+    let identified = match entry {
+        Entry::BaseUrl => guard.identify(&parts.headers),
         Entry::Intercepted(i) => {
             let call = guard.call();
             call.extra.insert("intercepted".into(), json!(true));
             call.extra.insert("host".into(), json!(i.host));
-            guard.identify_key(&i.key)?
+            guard.identify_key(&i.key)
+        }
+    };
+    // No key, a suspended agent, or one with too many calls open: refused before the
+    // body is read.
+    let agent = match identified {
+        Ok(agent) => agent,
+        Err(d) => {
+            let _ = peek(body).await;
+            return Err(d);
         }
     };
 
@@ -127,10 +138,10 @@ async fn serve(
             format!("unsupported content type `{essence}`: send application/json"),
         ));
     }
-    let limit = guard.runtime().config.limits.max_body;
-    let body = read_body(body, content_length(&parts.headers), limit)
+    let limits = BodyLimits::of(&guard.runtime().config.limits);
+    let body = read_body(body, content_length(&parts.headers), limits)
         .await
-        .map_err(|e| unread(e, limit))?;
+        .map_err(|e| unread(e, limits))?;
     guard.call().bytes_in = body.len() as u64;
     let request = LlmRequest::classify(api, body)?;
     guard.call().model = Some(request.model.clone());

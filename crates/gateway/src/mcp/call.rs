@@ -276,15 +276,17 @@ fn settle(meter: Option<CallGuard>, answer: &Answer, delivered: bool) {
         .extra
         .insert("is_error".into(), json!(answer.is_error));
     answer.inbound.record(&mut guard);
-    let (status, reason) = if delivered && answer.reason != Some(Reason::ClientClosed) {
-        (200, answer.reason)
+    let bytes_out = answer.message.to_string().len() as u64;
+    if delivered && answer.reason != Some(Reason::ClientClosed) {
+        guard.finish(Ending {
+            status: 200,
+            reason: answer.reason,
+            usage: Default::default(),
+            bytes_out,
+        });
     } else {
-        (499, Some(Reason::ClientClosed))
-    };
-    guard.finish(Ending {
-        status,
-        reason,
-        usage: Default::default(),
-        bytes_out: answer.message.to_string().len() as u64,
-    });
+        // The agent left before the answer reached it, or Airlock is cutting calls at
+        // shutdown.
+        guard.cut_short(None, Default::default(), bytes_out);
+    }
 }

@@ -28,7 +28,11 @@ use self::session::{Scope, Sessions};
 use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
-use crate::http::{Body, ReadError, content_length, full, json_response, read_body, sse_response};
+use crate::http::{
+    Body, BodyLimits, ReadError, content_length, full, json_response, read_body, peek,
+    sse_response,
+};
+use crate::in_flight::AgentPermit;
 use crate::identity::presented_key;
 use crate::jsonrpc::{self, Message};
 use crate::pipeline::{CallGuard, Ending};
@@ -64,25 +68,25 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             Scope::Single(name.to_string())
         }
     };
-    // Browsers send Origin; a page on another site must not drive a local gateway
-    // (DNS rebinding), so only listed origins pass.
-    if let Some(origin) = req.headers().get(header::ORIGIN)
-        && !config
-            .mcp
-            .allowed_origins
-            .iter()
-            .any(|o| o.as_bytes() == origin.as_bytes())
-    {
-        let d = Denial::new(
-            Reason::NotAllowed,
-            "this Origin may not use the MCP endpoint",
-        );
+    if let Err(d) = same_site(&gateway, &config, &req) {
         return jsonrpc::refusal(StatusCode::FORBIDDEN, None, &d);
     }
     let agent = presented_key(req.headers()).and_then(|k| runtime.keys.identify(k));
     let Some(agent) = agent else {
         let guard = CallGuard::open(gateway.clone(), Kind::Mcp, "mcp", req.headers()).await;
-        return jsonrpc::unauthorized(guard, req.headers());
+        let res = jsonrpc::unauthorized(guard, req.headers());
+        let _ = peek(req.into_body()).await;
+        return res;
+    };
+    // A suspended agent, or one with too many calls open, is refused before its message
+    // is read.
+    let permit = match gateway.enter(&agent, config.limits.max_concurrent_per_agent) {
+        Ok(p) => p,
+        Err(d) => {
+            let (parts, body) = req.into_parts();
+            return jsonrpc::refuse_unread(gateway, Kind::Mcp, agent, &parts.headers, body, &d)
+                .await;
+        }
     };
     let session_id = req
         .headers()
@@ -110,7 +114,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
                 gateway.mcp.sessions.remove(&session.id).await;
                 return Response::new(full(Bytes::new()));
             }
-            return stream(ctx(session));
+            return stream(ctx(session), permit);
         }
         _ => {
             let mut res = Response::new(full(Bytes::new()));
@@ -122,16 +126,11 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     }
 
     let (parts, body) = req.into_parts();
-    let body = match read_body(body, content_length(&parts.headers), config.limits.max_body).await {
+    let limits = BodyLimits::of(&config.limits);
+    let body = match read_body(body, content_length(&parts.headers), limits).await {
         Ok(b) => b,
-        Err(ReadError::TooLarge) => {
-            let d = Denial::new(
-                Reason::TooLarge,
-                format!("the message is over {} bytes", config.limits.max_body),
-            );
-            return jsonrpc::refusal(StatusCode::PAYLOAD_TOO_LARGE, None, &d);
-        }
         Err(ReadError::Broken) => return Response::new(full(Bytes::new())),
+        Err(e) => return jsonrpc::unreadable(e, limits),
     };
     let message = match serde_json::from_slice::<Value>(&body) {
         Ok(v) => v,
@@ -192,7 +191,13 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     let ctx = ctx(session);
     match message {
         Message::Request { id, method, params } => {
-            request(ctx, &parts.headers, body.len(), id, method, params).await
+            let message = AgentRequest {
+                id,
+                method,
+                params,
+                size: body.len(),
+            };
+            request(ctx, &parts.headers, message, permit).await
         }
         Message::Notification { method, params } => {
             notification(&ctx, &method, params).await;
@@ -203,6 +208,70 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
             accepted()
         }
     }
+}
+
+/// The DNS-rebinding defence the MCP spec asks of servers: a browser's `Origin` must be
+/// the gateway's own or listed in `mcp.allowed_origins`, and on a loopback listener the
+/// `Host` must name the loopback address (a rebound name would not).
+fn same_site(gateway: &Gateway, config: &airlock_core::Config, req: &Request<Incoming>) -> Result<(), Denial> {
+    let own = gateway.listening();
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let listed = config
+            .mcp
+            .allowed_origins
+            .iter()
+            .any(|o| o.as_bytes() == origin.as_bytes());
+        let ours = origin
+            .to_str()
+            .is_ok_and(|o| own_origins(own).iter().any(|mine| mine == o));
+        if !listed && !ours {
+            return Err(Denial::new(
+                Reason::NotAllowed,
+                "this Origin may not use the MCP endpoint",
+            ));
+        }
+    }
+    if own.ip().is_loopback() {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        if !host.is_some_and(|h| names_loopback(h, own.port())) {
+            return Err(Denial::new(
+                Reason::NotAllowed,
+                "the Host header must name this loopback listener",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The origins a page served by this listener itself would send.
+fn own_origins(addr: std::net::SocketAddr) -> Vec<String> {
+    if addr.ip().is_loopback() {
+        let port = addr.port();
+        vec![
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+            format!("http://[::1]:{port}"),
+        ]
+    } else {
+        vec![format!("http://{addr}")]
+    }
+}
+
+/// Whether a `Host` value names a loopback address with this port (`localhost` too).
+fn names_loopback(host: &str, port: u16) -> bool {
+    let Ok(authority) = host.parse::<http::uri::Authority>() else {
+        return false;
+    };
+    let name = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback && authority.port_u16().unwrap_or(80) == port
 }
 
 fn initialize(
@@ -246,14 +315,26 @@ fn initialize(
     res
 }
 
-async fn request(
-    ctx: Ctx,
-    headers: &HeaderMap,
-    size: usize,
+/// A request from the agent, as read.
+struct AgentRequest {
     id: Value,
     method: String,
     params: Option<Value>,
+    size: usize,
+}
+
+async fn request(
+    ctx: Ctx,
+    headers: &HeaderMap,
+    message: AgentRequest,
+    permit: AgentPermit,
 ) -> Response<Body> {
+    let AgentRequest {
+        id,
+        method,
+        params,
+        size,
+    } = message;
     let mut params = params.unwrap_or_else(|| json!({}));
     let ok = |result: Value| json_response(StatusCode::OK, &jsonrpc::result(&id, result));
     if method == "ping" {
@@ -315,11 +396,11 @@ async fn request(
     };
     let meta = params.get("_meta").and_then(Value::as_object);
     let mut guard = CallGuard::open_with_meta(gateway, Kind::Mcp, operation, headers, meta).await;
+    guard.admitted(ctx.agent.clone(), permit);
     {
         let call = guard.call();
         call.annotate("mcp.session.id", || ctx.session.id.clone());
         call.annotate("jsonrpc.request.id", || jsonrpc::id_text(&id));
-        call.agent = Some(ctx.agent.clone());
         call.target = Some(Target {
             provider: server.name.clone(),
             model: upstream_name.clone(),
@@ -454,14 +535,17 @@ async fn notification(ctx: &Ctx, method: &str, params: Option<Value>) {
 
 /// The agent's GET stream: notifications and requests from upstreams that belong to no
 /// call. Opening it connects the session's upstreams, so their news reaches the agent.
-fn stream(ctx: Ctx) -> Response<Body> {
+fn stream(ctx: Ctx, permit: AgentPermit) -> Response<Body> {
     let mut inbox = ctx.session.open_stream();
     for server in ctx.servers() {
         let ctx = ctx.clone();
         tokio::spawn(async move { ctx.link(&server).await });
     }
     let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let mut stopping = ctx.gateway.stopping.subscribe();
     tokio::spawn(async move {
+        // The open stream is one of the agent's calls in flight while it lasts.
+        let _permit = permit;
         let mut tick = tokio::time::interval(KEEP_ALIVE);
         loop {
             let chunk = tokio::select! {
@@ -470,6 +554,8 @@ fn stream(ctx: Ctx) -> Response<Body> {
                     None => return,
                 },
                 _ = tick.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                // A notification stream is no call to finish: it must not hold shutdown.
+                _ = stopping.wait_for(|s| *s) => return,
             };
             if tx.send(chunk).await.is_err() {
                 return;

@@ -67,7 +67,7 @@ agents:
     let ledger = Ledger::open(&config.state.ledger).unwrap();
     let counters = airlock_state::Counters::open("memory").unwrap();
     let gateway: Arc<Gateway> = Gateway::new(config, ledger, counters, Vec::new(), ADMIN.into());
-    let running = start(gateway, None, Duration::from_secs(5)).await.unwrap();
+    let running = start(gateway, None).await.unwrap();
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new()).build(http);
