@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::controls;
 use crate::gateway::{Gateway, Runtime};
+use crate::http::{BodyLimits, ReadError, unread};
 use crate::identity::presented_key;
 use crate::in_flight::AgentPermit;
 use crate::traces::{CallSpan, UpstreamContext};
@@ -214,6 +215,16 @@ impl CallGuard {
     pub fn admitted(&mut self, agent: Arc<Agent>, permit: AgentPermit) {
         self.call().agent = Some(agent);
         self.permit = Some(permit);
+    }
+
+    /// Why a request body could not be read, as the call's denial. A body that broke off
+    /// because Airlock cut the connection at shutdown is the shutdown's doing, not the
+    /// client's.
+    pub fn unread(&self, e: ReadError, limits: BodyLimits) -> Denial {
+        if matches!(e, ReadError::Broken) && *self.gateway.cut.borrow() {
+            return Denial::new(Reason::Shutdown, "Airlock shut down before the request body arrived");
+        }
+        unread(e, limits)
     }
 
     /// Settles a call that did not run to its end: the client went away (499), Airlock

@@ -13,7 +13,7 @@ use serde_json::json;
 use airlock_core::{Denial, Reason};
 
 use crate::content;
-use crate::http::{Body, BodyLimits, content_length, content_type, full, read_body, unread};
+use crate::http::{Body, BodyLimits, content_length, content_type, full, read_body};
 use crate::llm::meter::{MeteredBody, Tap};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -75,7 +75,7 @@ async fn guarded_body(
     let limits = BodyLimits::of(&guard.runtime().config.limits);
     let bytes = read_body(body, content_length(headers), limits)
         .await
-        .map_err(|e| unread(e, limits))?;
+        .map_err(|e| guard.unread(e, limits))?;
     let redacted = if json {
         content::json_body(guard, &agent, &bytes, "").await?
     } else {

@@ -26,7 +26,7 @@ use crate::controls::{self, Estimate, Needs};
 pub use crate::egress::Interception;
 use crate::gateway::Gateway;
 use crate::http::{
-    Body, BodyLimits, content_length, content_type, json_response, peek, read_body, unread,
+    Body, BodyLimits, content_length, content_type, json_response, peek, read_body,
 };
 use crate::pipeline::{CallGuard, Ending, decide_model};
 use crate::upstream::is_forwardable_response_header;
@@ -141,7 +141,7 @@ async fn serve(
     let limits = BodyLimits::of(&guard.runtime().config.limits);
     let body = read_body(body, content_length(&parts.headers), limits)
         .await
-        .map_err(|e| unread(e, limits))?;
+        .map_err(|e| guard.unread(e, limits))?;
     guard.call().bytes_in = body.len() as u64;
     let request = LlmRequest::classify(api, body)?;
     guard.call().model = Some(request.model.clone());

@@ -1,5 +1,8 @@
 //! Boots a real Airlock on loopback in front of the in-repo mock provider.
 
+// Each test file uses its own part of the harness.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +11,7 @@ use airlock_core::keys::KeyDigest;
 use airlock_gateway::{Gateway, Running, start};
 use airlock_mock::Mock;
 use airlock_state::Ledger;
+use airlock_state::ledger::SqliteStore;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -44,6 +48,11 @@ fn temp_dir() -> TempDir {
 /// Starts the mock and a gateway whose config is `extra` appended to a base that routes
 /// `gpt-4o-mini` and `claude` to the mock and gives agent `bot` the key [`KEY`].
 pub async fn boot(extra: &str) -> Harness {
+    boot_with_queue(extra, None).await
+}
+
+/// [`boot`] with a ledger queue of `queue` events (the default when `None`).
+pub async fn boot_with_queue(extra: &str, queue: Option<usize>) -> Harness {
     let mock = Mock::start().await;
     let dir = temp_dir();
     let yaml = format!(
@@ -64,7 +73,14 @@ agents:
     );
     let config =
         Config::parse(&yaml, &|_| None).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
-    let ledger = Ledger::open(&config.state.ledger).unwrap();
+    let ledger = match queue {
+        None => Ledger::open(&config.state.ledger).unwrap(),
+        Some(n) => {
+            let path = dir.0.join("ledger.db");
+            let store = || Box::new(SqliteStore::open(&path).unwrap());
+            Ledger::with_capacity(store(), store(), n)
+        }
+    };
     let counters = airlock_state::Counters::open("memory").unwrap();
     let gateway: Arc<Gateway> = Gateway::new(config, ledger, counters, Vec::new(), ADMIN.into());
     let running = start(gateway, None).await.unwrap();
