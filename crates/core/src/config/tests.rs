@@ -169,6 +169,17 @@ fn duplicate_agents_and_shared_keys_are_rejected() {
 }
 
 #[test]
+fn a_key_digest_with_a_multi_byte_character_is_a_config_error_with_its_line() {
+    let yaml = format!(
+        "agents:\n  - id: a\n    keys: [\"sha256:a\u{e9}{}\"]\n",
+        "0".repeat(61)
+    );
+    let err = Config::parse(&yaml, &no_env).unwrap_err();
+    assert!(err.message.contains("hexadecimal"), "{err}");
+    assert_eq!(err.line, Some(3), "{err}");
+}
+
+#[test]
 fn admin_never_shares_the_agent_port() {
     let err = Config::parse(
         "listen:\n  gateway: 127.0.0.1:4000\n  admin: 127.0.0.1:4000\n",
