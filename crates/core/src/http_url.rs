@@ -52,7 +52,7 @@ pub fn parse(text: &str) -> Result<Uri, BadUrl> {
         .rsplit_once('@')
         .map_or(authority.as_str(), |(_, h)| h);
     let written_port = host_port.len() > host.len();
-    if written_port && !authority.port_u16().is_some_and(|p| p != 0) {
+    if written_port && authority.port_u16().is_none_or(|p| p == 0) {
         return Err(BadUrl::Port);
     }
     Ok(uri)
