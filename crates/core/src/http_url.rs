@@ -3,6 +3,7 @@
 //! requests with, so a URL that passes here can never fail, or panic, when a request is built.
 
 use http::Uri;
+use http::uri::Authority;
 
 /// Why a text is not a URL Airlock can send requests to. Each renders as the end of a
 /// sentence that starts with the URL's config key.
@@ -40,22 +41,28 @@ pub fn parse(text: &str) -> Result<Uri, BadUrl> {
         return Err(BadUrl::Scheme);
     }
     let authority = uri.authority().ok_or(BadUrl::NoHost)?;
-    let host = authority.host();
-    if host.is_empty() {
+    if authority.host().is_empty() {
         return Err(BadUrl::NoHost);
     }
-    // `Uri` keeps a port it cannot read as a u16 (`:99999`, `:8a`, `:`) and reports none,
-    // which a client would take for the scheme's default: anything written after the host
-    // must be a real port.
+    written_port(authority)?;
+    Ok(uri)
+}
+
+/// The port written in `authority`, `None` if there is none. `Uri` keeps a port it cannot
+/// read as a u16 (`:99999`, `:8a`, `:`) and reports none, which a caller would take for
+/// the scheme's default: anything written after the host must be a port from 1 to 65535.
+pub fn written_port(authority: &Authority) -> Result<Option<u16>, BadUrl> {
     let host_port = authority
         .as_str()
         .rsplit_once('@')
         .map_or(authority.as_str(), |(_, h)| h);
-    let written_port = host_port.len() > host.len();
-    if written_port && authority.port_u16().is_none_or(|p| p == 0) {
-        return Err(BadUrl::Port);
+    if host_port.len() == authority.host().len() {
+        return Ok(None);
     }
-    Ok(uri)
+    match authority.port_u16() {
+        Some(port) if port != 0 => Ok(Some(port)),
+        _ => Err(BadUrl::Port),
+    }
 }
 
 /// A base URL that paths are appended to: as [`parse`], and without a query.
