@@ -1,7 +1,8 @@
 //! Hot reload: the config file is polled for changes; a valid new file is swapped in
 //! atomically, an invalid one is logged and the running config keeps serving. Runtime
-//! keys are re-read from the ledger every second, so a key made, rotated or revoked on any
-//! replica holds on every replica within a second.
+//! keys are re-read from the ledger every second, so a key made, rotated or revoked on one
+//! replica (where it holds at once) holds on every other one within about a second: the
+//! interval plus the time the read takes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
