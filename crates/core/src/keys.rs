@@ -20,6 +20,11 @@ impl KeyDigest {
         let hex = text
             .strip_prefix("sha256:")
             .ok_or_else(|| "a key must be written as sha256:<64 hex digits>".to_string())?;
+        // Checked as bytes before any pairing: a multi-byte character in the text must
+        // not reach a slice boundary (a panic here took hot reload down for good).
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("sha256 digest is not hexadecimal".to_string());
+        }
         if hex.len() != 64 {
             return Err(format!(
                 "sha256 digest has {} hex digits, expected 64",
@@ -27,9 +32,10 @@ impl KeyDigest {
             ));
         }
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-                .map_err(|_| "sha256 digest is not hexadecimal".to_string())?;
+        for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            // Every byte is a hex digit (checked above), so `to_digit` always answers.
+            let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+            *byte = (digit(pair[0]) << 4) | digit(pair[1]);
         }
         Ok(KeyDigest(out))
     }
@@ -78,6 +84,17 @@ mod tests {
         assert!(!d.matches(&KeyDigest::of("al-other")));
         assert!(KeyDigest::parse("md5:abc").is_err());
         assert!(KeyDigest::parse("sha256:zz").is_err());
+    }
+
+    #[test]
+    fn a_digest_with_a_multi_byte_character_is_an_error_not_a_panic() {
+        // 64 bytes in all, with `é` (two bytes) across a pair boundary.
+        let text = format!("sha256:a\u{e9}{}", "0".repeat(61));
+        assert_eq!(text.len(), 7 + 64);
+        assert!(KeyDigest::parse(&text).is_err());
+        assert!(KeyDigest::parse(&format!("sha256:{}\u{e9}", "0".repeat(62))).is_err());
+        let upper = format!("sha256:{}", "AB".repeat(32));
+        assert_eq!(KeyDigest::parse(&upper).map(|d| d.0), Ok([0xab; 32]));
     }
 
     #[test]

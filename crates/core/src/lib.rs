@@ -12,6 +12,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod glob;
 pub mod guards;
+pub mod http_url;
 pub mod keys;
 pub mod mcp;
 pub mod money;

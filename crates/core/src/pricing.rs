@@ -87,10 +87,35 @@ impl PriceTable {
         }
         built_in(model)
     }
+
+    /// The name of the entry that prices `model` served by `provider`: `model` itself when
+    /// config prices it or the built-in table has it exactly, the table's entry when it is
+    /// priced by prefix (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`); `None` when it is not
+    /// in either. The answers form a set bounded by config and the table, whatever names
+    /// agents send, which is what a metrics label needs.
+    pub fn entry_name<'a>(&self, provider: &str, model: &'a str) -> Option<&'a str> {
+        if self.overrides.contains_key(model)
+            || self.overrides.contains_key(&format!("{provider}/{model}"))
+        {
+            return Some(model);
+        }
+        built_in_entry(model).map(|&(prefix, ..)| prefix)
+    }
 }
 
 fn built_in(model: &str) -> Option<Price> {
     let milli = |m: u64| m * 1_000_000; // thousandths of a USD -> nano-dollars
+    built_in_entry(model).map(|&(_, input, cached, write, output)| Price {
+        input: milli(input),
+        cached_input: milli(cached),
+        cache_write: milli(write),
+        output: milli(output),
+    })
+}
+
+/// The built-in entry for `model`: the longest prefix that ends where the name does or at
+/// a `-`, `@` or `:`.
+fn built_in_entry(model: &str) -> Option<&'static (&'static str, u64, u64, u64, u64)> {
     BUILT_IN_MILLI_USD
         .iter()
         .filter(|(prefix, ..)| {
@@ -101,12 +126,6 @@ fn built_in(model: &str) -> Option<Price> {
                 )
         })
         .max_by_key(|(prefix, ..)| prefix.len())
-        .map(|&(_, input, cached, write, output)| Price {
-            input: milli(input),
-            cached_input: milli(cached),
-            cache_write: milli(write),
-            output: milli(output),
-        })
 }
 
 #[cfg(test)]
@@ -121,6 +140,33 @@ mod tests {
             output_tokens: output,
             reasoning_tokens: 0,
         }
+    }
+
+    #[test]
+    fn entry_names_come_from_config_and_the_table_only() {
+        let price = Price {
+            input: 1,
+            cached_input: 1,
+            cache_write: 1,
+            output: 1,
+        };
+        let t = PriceTable::new(HashMap::from([
+            ("local/llama-3".to_string(), price),
+            ("mistral-large".to_string(), price),
+        ]));
+        assert_eq!(t.entry_name("openai", "gpt-4o-mini"), Some("gpt-4o-mini"));
+        assert_eq!(
+            t.entry_name("openai", "gpt-4o-mini-2024-07-18"),
+            Some("gpt-4o-mini")
+        );
+        assert_eq!(
+            t.entry_name("openai", "gpt-4o-mini-made-up-7"),
+            Some("gpt-4o-mini")
+        );
+        assert_eq!(t.entry_name("local", "llama-3"), Some("llama-3"));
+        assert_eq!(t.entry_name("other", "llama-3"), None);
+        assert_eq!(t.entry_name("any", "mistral-large"), Some("mistral-large"));
+        assert_eq!(t.entry_name("openai", "made-up-model"), None);
     }
 
     #[test]

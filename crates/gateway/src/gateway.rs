@@ -288,7 +288,8 @@ impl Gateway {
     /// Records a finished call: metrics now, the ledger through the slot the call
     /// reserved on arrival.
     pub(crate) fn settle(&self, event: Event, slot: Option<EventSlot>, overhead: Option<Duration>) {
-        self.metrics.observe(&event, overhead);
+        self.metrics
+            .observe(&event, overhead, &self.runtime.load().config);
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(Arc::new(event.to_json()));
         }

@@ -2,7 +2,7 @@
 //! with the Mozilla root set, plain HTTP for local servers.
 
 use bytes::Bytes;
-use http::HeaderName;
+use http::{HeaderName, Method, Request, Uri};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -25,6 +25,17 @@ pub fn client() -> Client {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .build(https)
+}
+
+/// A request to an upstream whose URL the caller has parsed. Unlike `Request::builder()`,
+/// which defers a bad URL to an error its `headers_mut()` hides as `None`, nothing here can
+/// fail: a URL from config or a remote agent is checked where it is parsed, and its error
+/// answered in the caller's protocol.
+pub fn request<B>(method: Method, uri: Uri, body: B) -> Request<B> {
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    req
 }
 
 /// The egress proxy's client for plain HTTP: connections kept alive per checked address.

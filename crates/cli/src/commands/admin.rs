@@ -11,6 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use super::escape::{for_terminal, json_for_terminal};
 use super::{env, load_config};
 
 /// The admin API's token, from `AIRLOCK_ADMIN_TOKEN`.
@@ -52,7 +53,12 @@ pub fn call(
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
             let message = value["error"]["message"].as_str().unwrap_or("no details");
-            bail!("{method} {path}: HTTP {}: {message}", status.as_u16());
+            bail!(
+                "{method} {}: HTTP {}: {}",
+                for_terminal(path),
+                status.as_u16(),
+                for_terminal(message)
+            );
         }
         Ok(value)
     })
@@ -72,7 +78,11 @@ pub fn percent_encode(value: &str) -> String {
         .collect()
 }
 
+/// Prints an answer as JSON (agents, keys): what agents named stays inert on a terminal.
 pub fn print(value: &Value) -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!(
+        "{}",
+        json_for_terminal(&serde_json::to_string_pretty(value)?)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use airlock_state::ledger::chain::{Break, ChainedRow};
 use anyhow::Context;
 use serde_json::Value;
 
+use super::escape::{for_terminal, json_for_terminal};
 use super::usage::csv_field;
 use super::{load_config, on_ledger, since_ms};
 
@@ -73,7 +74,7 @@ fn write_rows(rows: &[ChainedRow], format: ExportFormat) -> Result<(), LedgerErr
         v["prev_hash"] = row.prev_hash.clone().into();
         v["hash"] = row.hash.clone().into();
         let line = match format {
-            ExportFormat::Jsonl => v.to_string(),
+            ExportFormat::Jsonl => json_for_terminal(&v.to_string()).into_owned(),
             ExportFormat::Csv => CSV_COLUMNS
                 .iter()
                 .map(|c| match &v[*c] {
@@ -98,7 +99,8 @@ pub fn verify(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
         ledger.audit().await.context("reading the ledger failed")
     })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let json = serde_json::to_string_pretty(&report)?;
+        println!("{}", json_for_terminal(&json));
     } else {
         match &report.broken {
             None => println!(
@@ -111,11 +113,13 @@ pub fn verify(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
                 }
             ),
             Some(Break::Altered { id, position }) => println!(
-                "event {id} (#{position} in the ledger) was altered: its content no longer matches its hash; {} events before it verified",
+                "event {} (#{position} in the ledger) was altered: its content no longer matches its hash; {} events before it verified",
+                for_terminal(id),
                 report.checked
             ),
             Some(Break::Missing { before, position }) => println!(
-                "an event is missing (or rows were reordered) before event {before} (#{position}): its link does not match the event before it; {} events before it verified",
+                "an event is missing (or rows were reordered) before event {} (#{position}): its link does not match the event before it; {} events before it verified",
+                for_terminal(before),
                 report.checked
             ),
         }

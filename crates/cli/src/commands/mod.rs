@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod ca;
 pub mod check;
+pub mod escape;
 pub mod keys;
 pub mod serve;
 pub mod tail;

@@ -14,6 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::admin::{self, percent_encode};
+use super::escape::{for_terminal, json_for_terminal};
 use super::{env, load_config};
 
 /// Which calls to show; `None` shows all.
@@ -60,7 +61,10 @@ pub fn run(config: Option<&Path>, filter: Filter, json: bool) -> anyhow::Result<
             let body = response.into_body().collect().await?.to_bytes();
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let message = value["error"]["message"].as_str().unwrap_or("no details");
-            bail!("the live feed answered HTTP {status}: {message}");
+            bail!(
+                "the live feed answered HTTP {status}: {}",
+                for_terminal(message)
+            );
         }
         let mut body = response.into_body();
         let mut pending = Vec::new();
@@ -76,7 +80,7 @@ pub fn run(config: Option<&Path>, filter: Filter, json: bool) -> anyhow::Result<
                     continue;
                 };
                 let line = if json {
-                    call.to_string()
+                    json_for_terminal(&call.to_string()).into_owned()
                 } else {
                     line(&call, colour)
                 };
@@ -105,18 +109,22 @@ fn call_of(block: &[u8]) -> Option<Value> {
 }
 
 /// `12:04:31.207  support-bot  llm  openai/gpt-4o-mini  200 served  in 120 out 36  $0.0000396  412 ms`
+/// Every text field is the gateway's record of what agents and upstreams sent: each is
+/// escaped, so none can move the cursor or forge a line.
 fn line(call: &Value, colour: bool) -> String {
-    let s = |k: &str| call[k].as_str().unwrap_or("-");
+    let raw = |k: &str| call[k].as_str().unwrap_or("-");
+    let s = |k: &str| for_terminal(raw(k));
     let n = |k: &str| call[k].as_u64().unwrap_or(0);
-    let time = s("ts").get(11..23).unwrap_or(s("ts"));
+    let time = for_terminal(raw("ts").get(11..23).unwrap_or(raw("ts")));
     let what = match call["target"].as_str() {
-        Some(t) if !t.is_empty() => t.to_owned(),
-        _ => call["host"].as_str().unwrap_or("-").to_owned(),
+        Some(t) if !t.is_empty() => for_terminal(t),
+        _ => s("host"),
     };
     let outcome = s("outcome");
+    let outcome = outcome.as_ref();
     let mut verdict = format!("{} {outcome}", n("status"));
     if let Some(reason) = call["reason"].as_str() {
-        verdict.push_str(&format!(" ({reason})"));
+        verdict.push_str(&format!(" ({})", for_terminal(reason)));
     }
     if colour {
         let code = match outcome {
@@ -128,9 +136,9 @@ fn line(call: &Value, colour: bool) -> String {
         verdict = format!("\x1b[{code}m{verdict}\x1b[0m");
     }
     let mut parts = vec![
-        time.to_owned(),
-        s("agent").to_owned(),
-        s("kind").to_owned(),
+        time.into_owned(),
+        s("agent").into_owned(),
+        s("kind").into_owned(),
         format!("{what} {}", s("operation")),
         verdict,
     ];
@@ -171,5 +179,26 @@ mod tests {
         let block = format!("event: call\ndata: {call}\n\n");
         assert_eq!(call_of(block.as_bytes()), Some(call));
         assert_eq!(call_of(b": keep-alive\n\n"), None);
+    }
+
+    #[test]
+    fn hostile_names_cannot_clear_the_screen_link_or_forge_lines() {
+        let call = json!({"ts": "2026-11-28T00:04:31.207Z", "agent": "bot", "kind": "llm",
+            "target": "openai/x\u{1b}[2J\u{1b}[H",
+            "operation": "\u{1b}]8;;https://evil.example\u{1b}\\click\u{1b}]8;;\u{1b}\\",
+            "status": 200, "outcome": "served\r00:00:00.000  admin  llm  fake  200 served",
+            "reason": "x\ny\u{9b}2J", "latency_ms": 3});
+        for colour in [false, true] {
+            let shown = line(&call, colour);
+            // Only the colour codes Airlock itself adds may reach the terminal.
+            let without_ours = shown.replace("\u{1b}[90m", "").replace("\u{1b}[0m", "");
+            assert!(!without_ours.chars().any(char::is_control), "{shown:?}");
+            assert!(shown.contains("x\\x1b[2J\\x1b[H"), "{shown}");
+            assert!(shown.contains("\\x1b]8;;https://evil.example"), "{shown}");
+            assert!(shown.contains("served\\x0d00:00:00.000"), "{shown}");
+            assert!(shown.contains("(x\\x0ay\\u{9b}2J)"), "{shown}");
+        }
+        let json = json_for_terminal(&call.to_string()).into_owned();
+        assert!(!json.chars().any(char::is_control), "{json}");
     }
 }

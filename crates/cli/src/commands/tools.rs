@@ -7,6 +7,7 @@ use comfy_table::Table;
 use serde_json::Value;
 
 use super::admin::{self, percent_encode};
+use super::escape::for_terminal;
 
 pub fn list(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let answer = admin::call(config, "GET", "/api/tools", None)?;
@@ -32,7 +33,7 @@ pub fn list(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
             if flags.is_empty() {
                 "-".into()
             } else {
-                flags.join(", ")
+                for_terminal(&flags.join(", ")).into_owned()
             },
             field(t, "last_seen"),
         ]);
@@ -49,8 +50,10 @@ pub fn approve(config: Option<&Path>, server: &str, tool: &str) -> anyhow::Resul
     );
     let pin = admin::call(config, "POST", &path, None)?;
     println!(
-        "approved {server}/{tool} ({})",
-        short_hash(pin["hash"].as_str().unwrap_or("?"))
+        "approved {}/{} ({})",
+        for_terminal(server),
+        for_terminal(tool),
+        for_terminal(&short_hash(pin["hash"].as_str().unwrap_or("?")))
     );
     // Approval settles a change; rules the approved definition matched still apply.
     if pin["status"] == "flagged" {
@@ -58,13 +61,14 @@ pub fn approve(config: Option<&Path>, server: &str, tool: &str) -> anyhow::Resul
             .as_array()
             .map(|f| f.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        println!("still flagged: {}", flags.join(", "));
+        println!("still flagged: {}", for_terminal(&flags.join(", ")));
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// A text field of the API's answer: a tool's name and flags are the MCP server's words.
 fn field(v: &Value, name: &str) -> String {
-    v[name].as_str().unwrap_or("-").to_string()
+    for_terminal(v[name].as_str().unwrap_or("-")).into_owned()
 }
 
 /// `sha256:abcd1234…`: the algorithm and enough of the digest to tell versions apart.

@@ -6,6 +6,7 @@ use airlock_state::{GroupBy, UsageQuery, UsageRow};
 use anyhow::{Context, anyhow};
 use comfy_table::Table;
 
+use super::escape::{for_terminal, json_for_terminal};
 use super::{load_config, on_ledger, since_ms};
 
 /// How `airlock usage` prints its rows.
@@ -54,10 +55,8 @@ pub fn run(
     match format {
         Format::Json => {
             // The same shape as the admin API's `/api/usage`.
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?
-            );
+            let json = serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?;
+            println!("{}", json_for_terminal(&json));
         }
         Format::Csv => print!("{}", csv(by, group_by, &rows)),
         Format::Table => println!(
@@ -73,7 +72,7 @@ pub const BY: &str =
     "agent, model, team, kind, provider, route, target, outcome, reason, hour or day";
 
 /// A row's key for people: hours and days as UTC times rather than unix milliseconds (the
-/// JSON keeps the API's form).
+/// JSON keeps the API's form); names as agents sent them, escaped for the terminal.
 fn key(group_by: GroupBy, row: &UsageRow) -> String {
     let Some(key) = row.key.as_deref() else {
         return "-".into();
@@ -88,17 +87,19 @@ fn key(group_by: GroupBy, row: &UsageRow) -> String {
                 text
             }
         }
-        _ => key.to_string(),
+        _ => for_terminal(key).into_owned(),
     }
 }
 
-/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, its
-/// quotes doubled.
+/// One CSV field (RFC 4180): control characters escaped as on the terminal (a CSV is read
+/// with `cat` too, where `\r` would forge a line), then quoted when it holds a comma, a
+/// quote or a line break, its quotes doubled.
 pub fn csv_field(s: &str) -> String {
+    let s = for_terminal(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s.into_owned()
     }
 }
 
@@ -171,5 +172,48 @@ mod tests {
         assert_eq!(key(GroupBy::Agent, &hour), "1795798800000");
         assert_eq!(key(GroupBy::Reason, &UsageRow::default()), "-");
         assert!(csv("hour", GroupBy::Hour, &[hour]).contains("\r\n2026-11-27T17:00:00Z,0,"));
+    }
+
+    #[test]
+    fn hostile_names_stay_in_their_cell_and_their_record() {
+        let row = |k: &str| UsageRow {
+            key: Some(k.into()),
+            requests: 1,
+            ..Default::default()
+        };
+        let rows = [
+            row("gpt\u{1b}[2J\u{1b}[H"),
+            row("\u{1b}]8;;https://evil.example\u{1b}\\x\u{1b}]8;;\u{1b}\\"),
+            row("m\r\nforged,9,9,9,9,9,9,9,9"),
+            row("a \"quoted\", name\u{9b}"),
+        ];
+        let csv = csv("model", GroupBy::Model, &rows);
+        assert!(
+            !csv.replace("\r\n", "").chars().any(char::is_control),
+            "{csv:?}"
+        );
+        // One header and one record a row: nothing starts a record of its own.
+        assert_eq!(
+            csv.split("\r\n").filter(|r| !r.is_empty()).count(),
+            5,
+            "{csv}"
+        );
+        assert!(csv.contains("\r\ngpt\\x1b[2J\\x1b[H,1,"), "{csv}");
+        assert!(
+            csv.contains("\r\n\"m\\x0d\\x0aforged,9,9,9,9,9,9,9,9\",1,"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("\r\n\"a \"\"quoted\"\", name\\u{9b}\",1,"),
+            "{csv}"
+        );
+
+        let table = table("model", GroupBy::Model, &rows).to_string();
+        assert!(
+            !table.replace('\n', "").chars().any(char::is_control),
+            "{table:?}"
+        );
+        assert!(table.contains("gpt\\x1b[2J\\x1b[H"), "{table}");
+        assert!(table.contains("m\\x0d\\x0aforged"), "{table}");
     }
 }

@@ -253,36 +253,17 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// The origin of an absolute `http://` or `https://` URL; `None` for anything else.
+/// The origin of an absolute `http://` or `https://` URL; `None` for anything else
+/// (`crate::http_url` decides what is a URL).
 pub fn origin(url: &str) -> Option<Origin> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return None,
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        (format!("[{host}]"), after.strip_prefix(':'))
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (host_port.to_string(), None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse().ok()?,
-        None => default_port,
-    };
-    if host.is_empty() || host == "[]" || host.contains(char::is_whitespace) {
-        return None;
-    }
+    let uri = crate::http_url::parse(url).ok()?;
+    let scheme = uri.scheme_str()?.to_string();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
     Some(Origin {
+        host: uri.host()?.to_ascii_lowercase(),
         scheme,
-        host: host.to_ascii_lowercase(),
         port,
     })
 }

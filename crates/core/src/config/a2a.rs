@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::raw::RawA2a;
 use super::{ConfigError, Secret};
-use crate::a2a::origin;
+use crate::http_url;
 
 /// One remote agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,10 +41,15 @@ pub(super) fn normalise(raw: Option<RawA2a>, text: &str) -> Result<A2a, ConfigEr
             )));
         }
         let url = a.url.trim_end_matches('/').to_string();
-        if origin(&url).is_none() || url.contains(['?', '#']) {
-            return Err(bad(format!(
-                "a2a.agents.{name}.url must be an http:// or https:// URL with a host and no query"
-            )));
+        if let Err(why) = http_url::parse_base(&url) {
+            let key = format!("a2a.agents.{name}.url");
+            return Err(ConfigError::bad_url(
+                text,
+                &format!("{name}:"),
+                &key,
+                &url,
+                why,
+            ));
         }
         let mut headers = Vec::new();
         for (header, value) in a.headers {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::raw::RawMcp;
 use super::{ConfigError, Secret};
+use crate::http_url;
 
 /// How Airlock reaches one upstream MCP server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,10 +97,15 @@ pub(super) fn normalise(raw: Option<RawMcp>, text: &str) -> Result<Mcp, ConfigEr
         }
         let transport = match (s.url, s.command) {
             (Some(url), None) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(bad(format!(
-                        "mcp.servers.{name}.url must start with http:// or https://"
-                    )));
+                if let Err(why) = http_url::parse(&url) {
+                    let key = format!("mcp.servers.{name}.url");
+                    return Err(ConfigError::bad_url(
+                        text,
+                        &format!("{name}:"),
+                        &key,
+                        &url,
+                        why,
+                    ));
                 }
                 match s.transport.as_deref() {
                     None | Some("streamable-http") | Some("http") => Transport::Http { url },

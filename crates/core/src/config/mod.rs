@@ -22,6 +22,7 @@ pub use raw::{CounterFailure, ProviderKind};
 pub use routing::Target;
 
 use crate::guards::dlp::Detectors;
+use crate::http_url::{self, BadUrl};
 use crate::keys::KeyDigest;
 use crate::pricing::{Price, PriceTable};
 use raw::RawConfig;
@@ -53,6 +54,18 @@ impl ConfigError {
             line: Some(line),
             message: message.into(),
         }
+    }
+
+    /// An unusable URL at config key `key` (as `a.b.c`), placed on the first line of `text`
+    /// that mentions `needle`; user info is hidden in the message.
+    pub(super) fn bad_url(
+        text: &str,
+        needle: &str,
+        key: &str,
+        url: &str,
+        why: impl std::fmt::Display,
+    ) -> Self {
+        ConfigError::about(text, needle, format!("{key} `{}` {why}", redact_url(url)))
     }
 
     /// An error about `key`, placed on the first line of `text` that mentions it.
@@ -270,13 +283,10 @@ impl Config {
         let mut providers = BTreeMap::new();
         for (name, p) in raw.providers {
             let base_url = p.base_url.trim_end_matches('/').to_string();
-            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                return Err(ConfigError::about(
-                    text,
-                    &p.base_url,
-                    format!("providers.{name}.base_url must start with http:// or https://"),
-                ));
-            }
+            http_url::parse_base(&base_url).map_err(|why| {
+                let key = format!("providers.{name}.base_url");
+                ConfigError::bad_url(text, &p.base_url, &key, &base_url, why)
+            })?;
             if name.contains('/') {
                 return Err(ConfigError::about(
                     text,
@@ -401,13 +411,9 @@ impl Config {
 
         let mut webhooks = Vec::new();
         for w in raw.alerts.map(|a| a.webhooks).unwrap_or_default() {
-            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                return Err(ConfigError::about(
-                    text,
-                    "url:",
-                    "alerts.webhooks[].url must start with http:// or https://",
-                ));
-            }
+            http_url::parse(&w.url).map_err(|why| {
+                ConfigError::bad_url(text, "url:", "alerts.webhooks[].url", &w.url, why)
+            })?;
             let slack = match w.format.as_deref() {
                 None | Some("json") => false,
                 Some("slack") => true,
@@ -442,11 +448,8 @@ impl Config {
         let otlp_traces = match telemetry.otlp_endpoint.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(endpoint) => Some(otlp_traces_url(endpoint).map_err(|why| {
-                ConfigError::about(
-                    text,
-                    "otlp_endpoint:",
-                    format!("telemetry.otlp_endpoint `{}` {why}", redact_url(endpoint)),
-                )
+                let key = "telemetry.otlp_endpoint";
+                ConfigError::bad_url(text, "otlp_endpoint:", key, endpoint, why)
             })?),
         };
 
@@ -506,22 +509,10 @@ pub fn redact_url(url: &str) -> String {
 
 /// The OTLP/HTTP traces URL for a collector endpoint: `/v1/traces` is added unless it is
 /// there already (the OpenTelemetry exporters' own rule for a base endpoint).
-fn otlp_traces_url(endpoint: &str) -> Result<String, &'static str> {
-    let rest = endpoint
-        .strip_prefix("http://")
-        .or_else(|| endpoint.strip_prefix("https://"))
-        .ok_or("must start with http:// or https://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() || authority.starts_with(':') {
-        return Err("names no host");
-    }
-    if authority.contains('@') {
-        return Err(
-            "must not carry credentials: give the collector's headers in OTEL_EXPORTER_OTLP_HEADERS",
-        );
-    }
-    if endpoint.contains(['?', '#']) || endpoint.chars().any(|c| c.is_whitespace()) {
-        return Err("must be a plain URL (no query, fragment or spaces)");
+fn otlp_traces_url(endpoint: &str) -> Result<String, OtlpUrlError> {
+    let uri = http_url::parse_base(endpoint)?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(OtlpUrlError::Credentials);
     }
     let base = endpoint.trim_end_matches('/');
     Ok(if base.ends_with("/v1/traces") {
@@ -529,6 +520,30 @@ fn otlp_traces_url(endpoint: &str) -> Result<String, &'static str> {
     } else {
         format!("{base}/v1/traces")
     })
+}
+
+/// Why `telemetry.otlp_endpoint` is refused: any unusable URL, or one carrying credentials.
+#[derive(Debug)]
+enum OtlpUrlError {
+    Url(BadUrl),
+    Credentials,
+}
+
+impl From<BadUrl> for OtlpUrlError {
+    fn from(why: BadUrl) -> Self {
+        OtlpUrlError::Url(why)
+    }
+}
+
+impl std::fmt::Display for OtlpUrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OtlpUrlError::Url(why) => why.fmt(f),
+            OtlpUrlError::Credentials => f.write_str(
+                "must not carry credentials: give the collector's headers in OTEL_EXPORTER_OTLP_HEADERS",
+            ),
+        }
+    }
 }
 
 /// The YAML parser's message already names the key and shows the line; keep it, and lift

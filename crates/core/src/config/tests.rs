@@ -169,6 +169,17 @@ fn duplicate_agents_and_shared_keys_are_rejected() {
 }
 
 #[test]
+fn a_key_digest_with_a_multi_byte_character_is_a_config_error_with_its_line() {
+    let yaml = format!(
+        "agents:\n  - id: a\n    keys: [\"sha256:a\u{e9}{}\"]\n",
+        "0".repeat(61)
+    );
+    let err = Config::parse(&yaml, &no_env).unwrap_err();
+    assert!(err.message.contains("hexadecimal"), "{err}");
+    assert_eq!(err.line, Some(3), "{err}");
+}
+
+#[test]
 fn admin_never_shares_the_agent_port() {
     let err = Config::parse(
         "listen:\n  gateway: 127.0.0.1:4000\n  admin: 127.0.0.1:4000\n",
@@ -385,13 +396,14 @@ fn the_otlp_endpoint_becomes_the_traces_url() {
             "grpc://127.0.0.1:4317",
             "must start with http:// or https://",
         ),
-        ("http://", "names no host"),
+        ("http://", "is not a valid URL"),
         ("http://:4318", "names no host"),
+        ("http://otel.example:99999", "port"),
         (
             "https://user:hunter2@otel.example",
             "must not carry credentials",
         ),
-        ("http://otel.example/?x=1", "must be a plain URL"),
+        ("http://otel.example/?x=1", "must not have a query"),
     ] {
         let err = traces(endpoint).unwrap_err();
         let message = err.to_string();
@@ -399,5 +411,51 @@ fn the_otlp_endpoint_becomes_the_traces_url() {
         assert!(message.contains(why), "{endpoint}: {message}");
         assert!(!message.contains("hunter2"), "{message}");
         assert_eq!(err.line, Some(2), "{message}");
+    }
+}
+
+#[test]
+fn every_upstream_url_is_parsed_and_a_bad_one_names_its_key_and_line() {
+    let cases = [
+        (
+            "providers:\n  p:\n    kind: openai\n    base_url: http://api example/v1\n",
+            "providers.p.base_url",
+            4,
+        ),
+        (
+            "providers:\n  p:\n    kind: openai\n    base_url: http://x:99999/v1\n",
+            "providers.p.base_url",
+            4,
+        ),
+        (
+            "a2a:\n  agents:\n    far:\n      url: \"http://x/\\u001b[2J\"\n",
+            "a2a.agents.far.url",
+            3,
+        ),
+        (
+            "mcp:\n  servers:\n    gh:\n      url: http://x:0/mcp\n",
+            "mcp.servers.gh.url",
+            3,
+        ),
+        (
+            "mcp:\n  servers:\n    gh:\n      url: \"http://\u{e9}.example/mcp\"\n",
+            "mcp.servers.gh.url",
+            3,
+        ),
+        (
+            "alerts:\n  webhooks:\n    - url: \"http://hooks example/x\"\n",
+            "alerts.webhooks[].url",
+            3,
+        ),
+        (
+            "telemetry:\n  otlp_endpoint: \"http://otel example\"\n",
+            "telemetry.otlp_endpoint",
+            2,
+        ),
+    ];
+    for (yaml, key, line) in cases {
+        let err = Config::parse(yaml, &no_env).unwrap_err();
+        assert!(err.message.contains(key), "{yaml}: {err}");
+        assert_eq!(err.line, Some(line), "{yaml}: {err}");
     }
 }

@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use airlock_core::a2a::{Version, card::jsonrpc_url};
 use airlock_core::config::a2a::RemoteAgent;
-use airlock_core::{Denial, Reason};
+use airlock_core::{Denial, Reason, http_url};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use crate::upstream::Client;
+use crate::upstream::{self, Client};
 
 /// How long a card is trusted before it is read again.
 const TTL: Duration = Duration::from_secs(60);
@@ -83,14 +84,12 @@ impl Cards {
 
 async fn fetch(client: &Client, remote: &RemoteAgent, timeout: Duration) -> Result<Value, Denial> {
     for (i, path) in PATHS.iter().enumerate() {
-        let url = format!("{}{path}", remote.url);
-        let mut req = Request::builder().method(Method::GET).uri(&url);
-        let headers = req.headers_mut().expect("a fresh builder has headers");
+        let url = http_url::parse(&format!("{}{path}", remote.url))
+            .map_err(|why| unavailable(remote, &format!("its card URL {why}")))?;
+        let mut req = upstream::request(Method::GET, url, Full::new(Bytes::new()));
+        let headers = req.headers_mut();
         add_config_headers(headers, remote);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let req = req
-            .body(Full::new(Bytes::new()))
-            .map_err(|_| unusable(remote, "its card URL is not valid"))?;
         let res = send(client, req, timeout, &remote.name).await?;
         let status = res.status();
         // The older location is tried when the current one is missing.
@@ -113,16 +112,43 @@ async fn fetch(client: &Client, remote: &RemoteAgent, timeout: Duration) -> Resu
         }
         let body = read(res.into_body(), MAX_CARD, timeout, &remote.name).await?;
         return match serde_json::from_slice::<Value>(&body) {
-            Ok(card) if card.is_object() => Ok(card),
+            Ok(card) if card.is_object() => usable(card, remote),
             _ => Err(unusable(remote, "its agent card is not a JSON object")),
         };
     }
     unreachable!("the last path returns")
 }
 
+/// The card, if every JSON-RPC URL it gives is one a request can be sent to. A card is
+/// the remote agent's word: one with a broken URL is refused here, before it is cached,
+/// so it cannot make every later call to that agent fail.
+fn usable(card: Value, remote: &RemoteAgent) -> Result<Value, Denial> {
+    for version in [Version::V1_0, Version::V0_3] {
+        if let Some(url) = jsonrpc_url(&card, version)
+            && let Err(why) = http_url::parse(url)
+        {
+            // Escaped: the URL is the remote agent's text and goes into messages and logs.
+            let url = url.escape_debug();
+            return Err(unavailable(
+                remote,
+                &format!("its agent card gives the JSON-RPC URL `{url}`, which {why}"),
+            ));
+        }
+    }
+    Ok(card)
+}
+
 fn unusable(remote: &RemoteAgent, why: &str) -> Denial {
     Denial::new(
         Reason::UpstreamError,
+        format!("remote agent `{}`: {why}", remote.name),
+    )
+}
+
+/// The remote agent cannot be reached at a URL it or config gives.
+fn unavailable(remote: &RemoteAgent, why: &str) -> Denial {
+    Denial::new(
+        Reason::UpstreamUnavailable,
         format!("remote agent `{}`: {why}", remote.name),
     )
 }
@@ -189,5 +215,46 @@ pub async fn read(
             Reason::UpstreamTimeout,
             format!("remote agent `{name}` did not finish its answer in time"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn remote() -> RemoteAgent {
+        RemoteAgent {
+            name: "far".into(),
+            url: "http://127.0.0.1:9100".into(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_card_whose_jsonrpc_url_does_not_parse_is_refused_before_it_is_cached() {
+        for url in [
+            "http://127.0.0.1:9100/a b",
+            "http://127.0.0.1:99999/rpc",
+            "http://127.0.0.1:9100/\u{1b}[2J",
+        ] {
+            let v1 = json!({"supportedInterfaces": [
+                {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+            ]});
+            let v03 = json!({"url": url, "preferredTransport": "JSONRPC"});
+            for card in [v1, v03] {
+                let d = usable(card, &remote()).unwrap_err();
+                assert_eq!(d.reason, Reason::UpstreamUnavailable, "{url}");
+                assert!(d.message.contains("JSON-RPC URL"), "{}", d.message);
+                assert!(!d.message.contains('\u{1b}'), "{}", d.message);
+            }
+        }
+    }
+
+    #[test]
+    fn a_card_with_good_or_no_jsonrpc_urls_is_kept() {
+        let good = json!({"url": "http://127.0.0.1:9100/rpc", "preferredTransport": "JSONRPC"});
+        assert!(usable(good, &remote()).is_ok());
+        assert!(usable(json!({"name": "far"}), &remote()).is_ok());
     }
 }

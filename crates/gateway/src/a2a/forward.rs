@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use airlock_core::a2a::{Method, Purpose, TaskFacts, card::jsonrpc_url, card::rewrite, origin};
 use airlock_core::config::a2a::RemoteAgent;
 use airlock_core::sse::{SseFramer, event_data};
-use airlock_core::{Denial, Reason};
+use airlock_core::{Denial, Reason, http_url};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -25,6 +25,7 @@ use crate::gateway::Gateway;
 use crate::http::{Body, json_response, sse_response};
 use crate::jsonrpc::{refusal, with_reason};
 use crate::pipeline::CallGuard;
+use crate::upstream;
 
 /// Request headers of the agent that the remote agent needs: the protocol version, the
 /// extensions asked for, and the W3C trace context (replaced by Airlock's own span's when
@@ -85,6 +86,21 @@ pub async fn forward(rpc: Rpc, headers: &HeaderMap, mut guard: CallGuard) -> Res
         );
         return rpc.fail(guard, &d);
     };
+    // Cards are checked when fetched (`card::usable`); this holds for any card all the same.
+    let uri = match http_url::parse(url) {
+        Ok(uri) => uri,
+        Err(why) => {
+            let d = Denial::new(
+                Reason::UpstreamUnavailable,
+                format!(
+                    "remote agent `{}`'s card gives the JSON-RPC URL `{}`, which {why}",
+                    remote.name,
+                    url.escape_debug()
+                ),
+            );
+            return rpc.fail(guard, &d);
+        }
+    };
     // The card is the remote agent's word; where it may send Airlock is the operator's.
     let allowed = origin(&remote.url);
     if origin(url).is_none() || origin(url) != allowed {
@@ -101,8 +117,8 @@ pub async fn forward(rpc: Rpc, headers: &HeaderMap, mut guard: CallGuard) -> Res
         return refusal(StatusCode::OK, Some(&rpc.id), &d);
     }
 
-    let mut req = Request::builder().method(http::Method::POST).uri(url);
-    let up = req.headers_mut().expect("a fresh builder has headers");
+    let mut req = upstream::request(http::Method::POST, uri, Full::new(rpc.body.clone()));
+    let up = req.headers_mut();
     for name in PASSED_UP {
         for value in headers.get_all(name) {
             up.append(name, value.clone());
@@ -122,16 +138,6 @@ pub async fn forward(rpc: Rpc, headers: &HeaderMap, mut guard: CallGuard) -> Res
         "application/json"
     };
     up.insert(header::ACCEPT, HeaderValue::from_static(accept));
-    let Ok(req) = req.body(Full::new(rpc.body.clone())) else {
-        let d = Denial::new(
-            Reason::UpstreamError,
-            format!(
-                "remote agent `{}`'s card gives an unusable URL",
-                remote.name
-            ),
-        );
-        return rpc.fail(guard, &d);
-    };
     let asked = Instant::now();
     let res = match send(&gateway.upstream, req, rpc.timeout, &remote.name).await {
         Ok(r) => r,

@@ -23,7 +23,7 @@ use airlock_core::keys::KeyDigest;
 use airlock_core::egress::addr::{Host, check, parse_host};
 use airlock_core::egress::hosts::decide_for;
 use airlock_core::fingerprint::fingerprint;
-use airlock_core::{Config, Denial, Kind, Reason};
+use airlock_core::{Config, Denial, Kind, Reason, http_url};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -39,23 +39,30 @@ use crate::upstream::EGRESS_CONNECT_TIMEOUT;
 
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
-    let target = if req.method() == Method::CONNECT {
-        req.uri()
-            .authority()
-            .map(|a| (a.host().to_string(), a.port_u16().unwrap_or(443)))
-    } else {
-        match (req.uri().scheme_str(), req.uri().authority()) {
-            (Some("http"), Some(a)) => Some((a.host().to_string(), a.port_u16().unwrap_or(80))),
-            _ => None,
-        }
+/// Where the agent asks to go: `CONNECT host:port` (443 if a client leaves the port out)
+/// or an absolute `http://` URL (80 unless written). A written port that is not 1 to
+/// 65535 is refused: `Uri` reports `:99999` as no port, which used to mean the default.
+fn destination(method: &Method, uri: &http::Uri) -> Result<(String, u16), Denial> {
+    let bad = |why: &str| Denial::new(Reason::BadRequest, why);
+    let form = "this is a forward proxy: send `CONNECT host:port` or an absolute http:// URL";
+    let connect = method == Method::CONNECT;
+    let authority = match (connect, uri.scheme_str(), uri.authority()) {
+        (true, _, Some(a)) | (false, Some("http"), Some(a)) => a,
+        _ => return Err(bad(form)),
     };
-    let Some((host, port)) = target else {
-        let d = Denial::new(
-            Reason::BadRequest,
-            "this is a forward proxy: send `CONNECT host:port` or an absolute http:// URL",
-        );
-        return refusal(&d);
+    if authority.host().is_empty() {
+        return Err(bad(form));
+    }
+    let port = http_url::written_port(authority)
+        .map_err(|_| bad("the port must be a number from 1 to 65535"))?;
+    let default = if connect { 443 } else { 80 };
+    Ok((authority.host().to_string(), port.unwrap_or(default)))
+}
+
+pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let (host, port) = match destination(req.method(), req.uri()) {
+        Ok(target) => target,
+        Err(d) => return refusal(&d),
     };
     let name = match parse_host(&host) {
         Host::Name(n) => n,
@@ -288,4 +295,52 @@ fn refusal(d: &Denial) -> Response<Body> {
         );
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(method: Method, uri: &str) -> Result<(String, u16), Reason> {
+        let uri: http::Uri = uri.parse().unwrap();
+        destination(&method, &uri).map_err(|d| d.reason)
+    }
+
+    #[test]
+    fn connect_and_http_targets_take_only_real_ports() {
+        let ok = |host: &str, port| Ok((host.to_string(), port));
+        assert_eq!(
+            target(Method::CONNECT, "example.com:8443"),
+            ok("example.com", 8443)
+        );
+        assert_eq!(
+            target(Method::CONNECT, "example.com"),
+            ok("example.com", 443)
+        );
+        assert_eq!(target(Method::CONNECT, "[::1]:443"), ok("[::1]", 443));
+        assert_eq!(
+            target(Method::GET, "http://example.com/x"),
+            ok("example.com", 80)
+        );
+        assert_eq!(
+            target(Method::GET, "http://example.com:81/"),
+            ok("example.com", 81)
+        );
+        for (method, uri) in [
+            (Method::CONNECT, "example.com:99999"),
+            (Method::CONNECT, "example.com:65536"),
+            (Method::CONNECT, "example.com:0"),
+            (Method::CONNECT, "example.com:https"),
+            (Method::CONNECT, "example.com:"),
+            (Method::GET, "http://example.com:99999/"),
+            (Method::GET, "https://example.com/"),
+            (Method::GET, "/relative"),
+        ] {
+            assert_eq!(
+                target(method.clone(), uri),
+                Err(Reason::BadRequest),
+                "{method} {uri}"
+            );
+        }
+    }
 }

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use airlock_core::config::{Provider, ProviderKind, Target};
 use airlock_core::{Denial, Reason};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::classify::LlmRequest;
 use crate::pipeline::CallGuard;
 use crate::traces::UpstreamContext;
-use crate::upstream::is_forwardable_request_header;
+use crate::upstream::{self, is_forwardable_request_header};
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -131,10 +131,23 @@ fn build(
     own_credentials: bool,
     trace: Option<&UpstreamContext>,
 ) -> Result<Request<Full<bytes::Bytes>>, Denial> {
-    let url = format!("{}{}", provider.base_url, request.api.upstream_path());
+    // Config checks base_url (`core::http_url`); a URL that still does not parse is the
+    // provider's failure, answered as such, never a panic.
+    let uri = Uri::try_from(format!(
+        "{}{}",
+        provider.base_url,
+        request.api.upstream_path()
+    ))
+    .map_err(|_| {
+        Denial::new(
+            Reason::UpstreamUnavailable,
+            format!("provider `{}` has an invalid base_url", provider.name),
+        )
+    })?;
     let body = request.body_for(&target.model, provider.kind);
-    let mut req = Request::builder().method(Method::POST).uri(&url);
-    let headers = req.headers_mut().expect("a fresh builder has headers");
+    let body_len = body.len();
+    let mut req = upstream::request(Method::POST, uri, Full::new(body));
+    let headers = req.headers_mut();
     for (name, value) in client {
         if is_forwardable_request_header(name) {
             headers.append(name, value.clone());
@@ -148,7 +161,7 @@ fn build(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     if own_credentials {
         for name in [header::AUTHORIZATION.as_str(), "x-api-key"] {
             if let Some(value) = client.get(name) {
@@ -193,17 +206,33 @@ fn build(
             headers.insert(n, v);
         }
     }
-    req.body(Full::new(body)).map_err(|_| {
-        Denial::new(
-            Reason::UpstreamUnavailable,
-            format!("provider `{}` has an invalid base_url", provider.name),
-        )
-    })
+    Ok(req)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_provider_base_url_that_is_not_a_uri_is_a_502_not_a_panic() {
+        let provider = Provider {
+            name: "p".into(),
+            kind: ProviderKind::Openai,
+            base_url: "http://api example/v1".into(),
+            api_key: None,
+            headers: Vec::new(),
+        };
+        let body = bytes::Bytes::from_static(br#"{"model":"m","messages":[]}"#);
+        let request = LlmRequest::classify(crate::llm::classify::Api::ChatCompletions, body)
+            .map_err(|d| d.message)
+            .unwrap();
+        let target = Target::parse("p/m").unwrap();
+        let denial = build(&provider, &request, &target, &HeaderMap::new(), false, None)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(denial.reason, Reason::UpstreamUnavailable);
+        assert!(denial.message.contains("base_url"), "{}", denial.message);
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_a_cap() {

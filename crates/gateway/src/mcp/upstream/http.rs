@@ -8,7 +8,7 @@ use std::time::Duration;
 use airlock_core::config::mcp::McpServer;
 use airlock_core::sse::{SseFramer, event_data};
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::{Hello, Mux, Pending, Route, UpstreamError, refuse};
 use crate::mcp::{SESSION, lock};
-use crate::upstream::Client;
+use crate::upstream::{self, Client};
 
 const VERSION: &str = "mcp-protocol-version";
 
@@ -116,10 +116,10 @@ impl HttpLink {
         method: Method,
         body: Option<Bytes>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(self.url.clone());
-        let headers = req.headers_mut().expect("a fresh builder has headers");
+        let has_body = body.is_some();
+        let body = Full::new(body.unwrap_or_default());
+        let mut req = upstream::request(method.clone(), self.url.clone(), body);
+        let headers = req.headers_mut();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
@@ -129,7 +129,7 @@ impl HttpLink {
             "application/json, text/event-stream"
         };
         headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
-        if body.is_some() {
+        if has_body {
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -141,9 +141,6 @@ impl HttpLink {
         if let Some(v) = self.version.get() {
             headers.insert(VERSION, v.clone());
         }
-        let req = req
-            .body(Full::new(body.unwrap_or_default()))
-            .expect("method, uri and headers are valid");
         let res = self
             .client
             .request(req)

@@ -9,14 +9,14 @@ use std::time::Duration;
 use airlock_core::config::mcp::McpServer;
 use airlock_core::sse::{SseFramer, event_data, event_name};
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, Uri, header};
+use http::{HeaderName, HeaderValue, Method, Uri, header};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::{Hello, Mux, Pending, Route, UpstreamError, jsonrpc, refuse};
-use crate::upstream::Client;
+use crate::upstream::{self, Client};
 
 pub struct SseLink {
     pub mux: Mux,
@@ -42,11 +42,12 @@ impl SseLink {
         };
         let url: Uri = url.parse().map_err(|_| unavailable("bad url"))?;
         let headers = super::http::header_pairs(server);
-        let mut req = Request::get(url.clone()).header(header::ACCEPT, "text/event-stream");
-        for (k, v) in &headers {
-            req = req.header(k, v);
-        }
-        let req = req.body(Full::new(Bytes::new())).expect("valid request");
+        let mut req = upstream::request(Method::GET, url.clone(), Full::new(Bytes::new()));
+        req.headers_mut().extend(headers.iter().cloned());
+        req.headers_mut().insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
         let res = tokio::time::timeout(hello.timeout, client.request(req))
             .await
             .map_err(|_| unavailable("no answer to the SSE request"))?
@@ -115,16 +116,13 @@ impl SseLink {
     }
 
     async fn post(&self, body: String) -> Result<(), UpstreamError> {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(self.endpoint.clone())
-            .header(header::CONTENT_TYPE, "application/json");
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .expect("valid request");
+        let body = Full::new(Bytes::from(body));
+        let mut req = upstream::request(Method::POST, self.endpoint.clone(), body);
+        req.headers_mut().extend(self.headers.iter().cloned());
+        req.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         let unavailable = |detail: String| UpstreamError::Unavailable {
             server: self.server.clone(),
             detail,
