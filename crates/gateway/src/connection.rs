@@ -221,7 +221,8 @@ impl Activity {
 
     /// Bytes arrived: with nothing in flight, a request's head is starting.
     fn read(&self) {
-        if self.in_flight.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Relaxed) == 0
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_since.load(Ordering::Relaxed) == 0
         {
             self.head_since.store(self.now_ms() + 1, Ordering::Relaxed);
         }
@@ -345,10 +346,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
@@ -370,10 +368,9 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        airlock_core::Config::parse(
-            "limits: { header_timeout: 2s, idle_timeout: 10s }",
-            &|_| None,
-        )
+        airlock_core::Config::parse("limits: { header_timeout: 2s, idle_timeout: 10s }", &|_| {
+            None
+        })
         .unwrap()
         .limits
     }
@@ -381,7 +378,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_connection_that_never_sends_a_request_closes_after_the_header_timeout() {
         let a = Activity::new();
-        assert_eq!(a.deadline(&limits(), false), Some(a.opened + Duration::from_secs(2)));
+        assert_eq!(
+            a.deadline(&limits(), false),
+            Some(a.opened + Duration::from_secs(2))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -409,7 +409,10 @@ mod tests {
         let b = Arc::new(Activity::new());
         drop(b.start(Version::HTTP_2));
         b.read();
-        assert_eq!(b.deadline(&limits(), false).unwrap(), b.opened + Duration::from_secs(10));
+        assert_eq!(
+            b.deadline(&limits(), false).unwrap(),
+            b.opened + Duration::from_secs(10)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -428,10 +431,12 @@ mod tests {
     /// Polls once (after letting timers fire).
     async fn futures_poll<F: Future<Output = ()> + Unpin>(f: &mut F) -> Option<()> {
         tokio::task::yield_now().await;
-        std::future::poll_fn(|cx| Poll::Ready(match Pin::new(&mut *f).poll(cx) {
-            Poll::Ready(()) => Some(()),
-            Poll::Pending => None,
-        }))
+        std::future::poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut *f).poll(cx) {
+                Poll::Ready(()) => Some(()),
+                Poll::Pending => None,
+            })
+        })
         .await
     }
 }

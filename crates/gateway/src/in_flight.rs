@@ -45,7 +45,11 @@ impl InFlight {
 
 impl Drop for AgentPermit {
     fn drop(&mut self) {
-        let mut by_agent = self.table.by_agent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_agent = self
+            .table
+            .by_agent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(n) = by_agent.get_mut(&self.agent.id) {
             *n -= 1;
             if *n == 0 {
@@ -60,11 +64,8 @@ mod tests {
     use super::*;
 
     fn agent(id: &str) -> Arc<Agent> {
-        let config = airlock_core::Config::parse(
-            &format!("agents:\n  - id: {id}\n"),
-            &|_| None,
-        )
-        .unwrap();
+        let config =
+            airlock_core::Config::parse(&format!("agents:\n  - id: {id}\n"), &|_| None).unwrap();
         Arc::new(config.agents[0].clone())
     }
 

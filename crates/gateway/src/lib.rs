@@ -7,8 +7,8 @@
 mod a2a;
 pub mod admin;
 mod alerts;
-mod content;
 mod connection;
+mod content;
 mod controls;
 mod egress;
 mod gateway;

@@ -222,7 +222,10 @@ impl CallGuard {
     /// client's.
     pub fn unread(&self, e: ReadError, limits: BodyLimits) -> Denial {
         if matches!(e, ReadError::Broken) && *self.gateway.cut.borrow() {
-            return Denial::new(Reason::Shutdown, "Airlock shut down before the request body arrived");
+            return Denial::new(
+                Reason::Shutdown,
+                "Airlock shut down before the request body arrived",
+            );
         }
         unread(e, limits)
     }

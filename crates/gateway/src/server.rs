@@ -48,7 +48,10 @@ impl Running {
         let gateway = &self.gateway;
         gateway.stopping.send_replace(true);
         for task in self.tasks {
-            if tokio::time::timeout(Duration::from_secs(1), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(1), task)
+                .await
+                .is_err()
+            {
                 tracing::warn!("a listener did not stop in time");
             }
         }

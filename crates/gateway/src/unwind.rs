@@ -67,7 +67,10 @@ impl<F: Future> Future for Caught<F> {
             }
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
-                tracing::error!(panic = message(&*payload), "a request handler panicked; answering 500");
+                tracing::error!(
+                    panic = message(&*payload),
+                    "a request handler panicked; answering 500"
+                );
                 drop_after_panic(self.inner.take());
                 Poll::Ready(Err(()))
             }
@@ -90,9 +93,14 @@ where
     match catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll_frame(cx))) {
         Ok(poll) => poll.map(|frame| frame.map(|r| r.map_err(Into::into))),
         Err(payload) => {
-            tracing::error!(panic = message(&*payload), "a response body panicked; cutting it");
+            tracing::error!(
+                panic = message(&*payload),
+                "a response body panicked; cutting it"
+            );
             drop_after_panic(body.take());
-            Poll::Ready(Some(Err("internal error while relaying the response".into())))
+            Poll::Ready(Some(Err(
+                "internal error while relaying the response".into()
+            )))
         }
     }
 }
@@ -150,7 +158,10 @@ mod tests {
             _held: Witness(seen.clone()),
         });
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        assert!(matches!(poll_caught(&mut body, &mut cx), Poll::Ready(Some(Err(_)))));
+        assert!(matches!(
+            poll_caught(&mut body, &mut cx),
+            Poll::Ready(Some(Err(_)))
+        ));
         assert!(body.is_none());
         assert!(seen.load(std::sync::atomic::Ordering::SeqCst));
         assert!(!dropping_after_panic());

@@ -71,9 +71,10 @@ async fn victim_calls(h: &Harness) -> (u16, Duration) {
 /// An h2c connection of the attacker.
 async fn h2(h: &Harness) -> hyper::client::conn::http2::SendRequest<Never> {
     let tcp = TcpStream::connect(h.running.gateway_addr).await.unwrap();
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-        .await
-        .unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     send
 }
@@ -90,7 +91,11 @@ fn held_request(h: &Harness) -> http::Request<Never> {
 async fn streams_held_open_by_one_agent_never_stall_another() {
     // A small ledger queue: before calls took their ledger place only once admitted, 200
     // held streams filled it and every other call waited for a body that never came.
-    let h = boot_with_queue(&victim("limits: { max_concurrent_per_agent: 100 }\n"), Some(32)).await;
+    let h = boot_with_queue(
+        &victim("limits: { max_concurrent_per_agent: 100 }\n"),
+        Some(32),
+    )
+    .await;
     let mut refused = Vec::new();
     for _ in 0..2 {
         let mut send = h2(&h).await;
@@ -191,7 +196,9 @@ async fn silent_idle_and_trickling_connections_are_closed() {
 
     // A served keep-alive connection, then idle.
     let mut kept = TcpStream::connect(addr).await.unwrap();
-    kept.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    kept.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = kept.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
@@ -265,7 +272,9 @@ async fn shutdown_closes_idle_connections_at_once_and_records_the_calls_it_cuts(
     let gateway = h.running.gateway.clone();
     // An idle keep-alive connection must not hold the shutdown.
     let mut idle = TcpStream::connect(h.running.gateway_addr).await.unwrap();
-    idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 512];
     assert!(idle.read(&mut buf).await.unwrap() > 0);
     // A stream far longer than the grace period.
@@ -288,7 +297,11 @@ async fn shutdown_closes_idle_connections_at_once_and_records_the_calls_it_cuts(
     let Harness { running, .. } = h;
     let start = Instant::now();
     running.shutdown(Duration::from_secs(1)).await;
-    assert!(start.elapsed() < Duration::from_secs(4), "shutdown took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "shutdown took {:?}",
+        start.elapsed()
+    );
     drop((stream, held));
 
     let query = airlock_state::EventQuery {
@@ -300,12 +313,22 @@ async fn shutdown_closes_idle_connections_at_once_and_records_the_calls_it_cuts(
         .iter()
         .filter(|e| e.reason.as_deref() == Some("shutdown"))
         .collect();
-    assert_eq!(cut.len(), 2, "the stream and the unfinished body: {events:?}");
+    assert_eq!(
+        cut.len(),
+        2,
+        "the stream and the unfinished body: {events:?}"
+    );
     for e in &cut {
         assert_eq!(e.outcome.as_str(), "cancelled");
     }
-    let streamed = cut.iter().find(|e| e.status == 200).expect("the cut stream");
-    assert!(streamed.usage.output_tokens > 0, "metered from what was relayed");
+    let streamed = cut
+        .iter()
+        .find(|e| e.status == 200)
+        .expect("the cut stream");
+    assert!(
+        streamed.usage.output_tokens > 0,
+        "metered from what was relayed"
+    );
     assert!(cut.iter().any(|e| e.status == 503), "the unfinished body");
 }
 
@@ -341,4 +364,91 @@ async fn mcp_accepts_its_own_origin_and_refuses_other_hosts() {
     assert_eq!(res.status(), 403);
     let body = read_json(res).await;
     assert_eq!(body["error"]["data"]["reason"], "not_allowed");
+}
+
+/// An admin API call; its JSON answer.
+async fn admin(
+    h: &Harness,
+    method: http::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", h.running.admin_addr))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(json_body(&body))
+        .unwrap();
+    read_json(h.send(req).await).await
+}
+
+/// Opens a CONNECT tunnel through the egress proxy with `key` to `to`, and checks bytes
+/// flow both ways.
+async fn tunnel(h: &Harness, key: &str, to: std::net::SocketAddr) -> TcpStream {
+    use base64::Engine;
+    let egress = h
+        .running
+        .egress_addr
+        .expect("the harness listens for egress");
+    let mut tcp = TcpStream::connect(egress).await.unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("bot:{key}"));
+    let connect =
+        format!("CONNECT {to} HTTP/1.1\r\nhost: {to}\r\nproxy-authorization: Basic {auth}\r\n\r\n");
+    tcp.write_all(connect.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    tcp.write_all(b"ping").await.unwrap();
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    tcp
+}
+
+/// A TCP server on loopback that echoes what it reads.
+async fn echo_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tcp.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_open_tunnel_closes_when_its_key_is_revoked_or_its_agent_suspended() {
+    let h = boot("egress: { allow_private: [\"127.0.0.1\"] }\n").await;
+    let upstream = echo_server().await;
+
+    let made = admin(&h, http::Method::POST, "/api/keys", json!({"agent": "bot"})).await;
+    let key = made["key"].as_str().unwrap().to_owned();
+    let mut by_revoked_key = tunnel(&h, &key, upstream).await;
+    let id = made["id"].as_str().unwrap();
+    admin(
+        &h,
+        http::Method::DELETE,
+        &format!("/api/keys/{id}"),
+        json!({}),
+    )
+    .await;
+    closed_within(&mut by_revoked_key, Duration::from_secs(4)).await;
+
+    let mut by_suspended_agent = tunnel(&h, KEY, upstream).await;
+    admin(&h, http::Method::POST, "/api/agents/bot/suspend", json!({})).await;
+    closed_within(&mut by_suspended_agent, Duration::from_secs(4)).await;
+
+    let events = h.events(2).await;
+    let closed: Vec<_> = events.iter().filter_map(|e| e["closed"].as_str()).collect();
+    assert!(
+        closed.contains(&"key_revoked") && closed.contains(&"agent_suspended"),
+        "{events:?}"
+    );
 }

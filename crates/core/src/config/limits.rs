@@ -32,7 +32,9 @@ impl Limits {
         Ok(Limits {
             max_body: raw.max_body.map_or(10 << 20, |b| b.0),
             max_output_tokens: raw.max_output_tokens.unwrap_or(4096),
-            upstream_timeout: raw.upstream_timeout.map_or(Duration::from_secs(120), |s| s.0),
+            upstream_timeout: raw
+                .upstream_timeout
+                .map_or(Duration::from_secs(120), |s| s.0),
             max_concurrent_per_agent: at_least_one(
                 text,
                 "max_concurrent_per_agent",

@@ -27,10 +27,10 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{
-    Body, BodyLimits, ReadError, content_length, full, json_response, read_body, peek,
+    Body, BodyLimits, ReadError, content_length, full, json_response, peek, read_body,
 };
-use crate::in_flight::AgentPermit;
 use crate::identity::presented_key;
+use crate::in_flight::AgentPermit;
 use crate::jsonrpc::{self, Message};
 use crate::pipeline::{CallGuard, Ending};
 

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::config::Agent;
-use airlock_core::keys::KeyDigest;
 use airlock_core::egress::addr::{Host, check, parse_host};
 use airlock_core::egress::hosts::decide_for;
 use airlock_core::fingerprint::fingerprint;
+use airlock_core::keys::KeyDigest;
 use airlock_core::{Config, Denial, Kind, Reason, http_url};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};

@@ -55,7 +55,11 @@ pub fn open(
                 pump(ur, cw, &counts.down, &counts.last)
             )
         };
-        let agent = guard.call().agent.as_ref().map_or_else(String::new, |a| a.id.clone());
+        let agent = guard
+            .call()
+            .agent
+            .as_ref()
+            .map_or_else(String::new, |a| a.id.clone());
         tokio::select! {
             _ = both => {}
             _ = idle(&counts.last) => tracing::debug!("closed an idle tunnel"),

@@ -25,9 +25,7 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 pub use crate::egress::Interception;
 use crate::gateway::Gateway;
-use crate::http::{
-    Body, BodyLimits, content_length, content_type, json_response, peek, read_body,
-};
+use crate::http::{Body, BodyLimits, content_length, content_type, json_response, peek, read_body};
 use crate::pipeline::{CallGuard, Ending, decide_model};
 use crate::upstream::is_forwardable_response_header;
 use classify::{Api, LlmRequest};

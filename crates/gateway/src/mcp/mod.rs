@@ -29,11 +29,10 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{
-    Body, BodyLimits, ReadError, content_length, full, json_response, read_body, peek,
-    sse_response,
+    Body, BodyLimits, ReadError, content_length, full, json_response, peek, read_body, sse_response,
 };
-use crate::in_flight::AgentPermit;
 use crate::identity::presented_key;
+use crate::in_flight::AgentPermit;
 use crate::jsonrpc::{self, Message};
 use crate::pipeline::{CallGuard, Ending};
 
@@ -213,7 +212,11 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
 /// The DNS-rebinding defence the MCP spec asks of servers: a browser's `Origin` must be
 /// the gateway's own or listed in `mcp.allowed_origins`, and on a loopback listener the
 /// `Host` must name the loopback address (a rebound name would not).
-fn same_site(gateway: &Gateway, config: &airlock_core::Config, req: &Request<Incoming>) -> Result<(), Denial> {
+fn same_site(
+    gateway: &Gateway,
+    config: &airlock_core::Config,
+    req: &Request<Incoming>,
+) -> Result<(), Denial> {
     let own = gateway.listening();
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let listed = config
@@ -266,7 +269,10 @@ fn names_loopback(host: &str, port: u16) -> bool {
     let Ok(authority) = host.parse::<http::uri::Authority>() else {
         return false;
     };
-    let name = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let name = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let loopback = name.eq_ignore_ascii_case("localhost")
         || name
             .parse::<std::net::IpAddr>()

@@ -56,7 +56,7 @@ pub async fn boot_with_queue(extra: &str, queue: Option<usize>) -> Harness {
     let mock = Mock::start().await;
     let dir = temp_dir();
     let yaml = format!(
-        "listen: {{ gateway: 127.0.0.1:0, admin: 127.0.0.1:0 }}
+        "listen: {{ gateway: 127.0.0.1:0, admin: 127.0.0.1:0, egress: 127.0.0.1:0 }}
 state: {{ ledger: sqlite://{db} }}
 providers:
   mock: {{ kind: openai, base_url: http://{addr}/v1, api_key: sk-upstream }}
