@@ -16,7 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use airlock_core::config::Limits;
@@ -32,6 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::durable::{self, Commits};
 use crate::gateway::Gateway;
 use crate::http::{Body, BoxError};
 use crate::jsonrpc;
@@ -69,7 +70,10 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let limits = gateway.runtime().config.limits.clone();
+    let (limits, durable) = {
+        let config = &gateway.runtime().config;
+        (config.limits.clone(), config.state.durable)
+    };
     let _open = OpenConnection::count(gateway.clone());
     let activity = Arc::new(Activity::new());
     let io = Watched {
@@ -81,11 +85,13 @@ where
         service_fn(move |req: Request<Incoming>| {
             let request = activity.start(req.version());
             let shape = ErrorShape::of(req.uri().path());
-            let answer = unwind::Caught::new(route(req));
+            let commits = durable.then(Commits::default);
+            let answer = unwind::Caught::new(Commits::scope(commits.clone(), route(req)));
             async move {
                 let response = answer.await.unwrap_or_else(|()| shape.internal_error());
                 Ok::<_, Infallible>(response.map(|body| Tracked {
                     inner: Some(body),
+                    durable: commits.map(Durable::Relaying),
                     _request: request,
                 }))
             }
@@ -283,11 +289,24 @@ impl Drop for InFlightRequest {
     }
 }
 
-/// A response body that keeps its request counted as in flight until it is done, and
-/// turns a panic while relaying into a cut response rather than a lost connection.
+/// A response body that keeps its request counted as in flight until it is done, turns a
+/// panic while relaying into a cut response rather than a lost connection, and under
+/// `state.durable` holds back its last frame until the request's calls are committed.
 pub struct Tracked {
     inner: Option<Body>,
+    durable: Option<Durable>,
     _request: InFlightRequest,
+}
+
+/// Where a durable response is: relaying, holding its end for the commits, or over.
+enum Durable {
+    Relaying(Commits),
+    Waiting {
+        commits: Commits,
+        last: Option<Frame<Bytes>>,
+        give_up: Pin<Box<tokio::time::Sleep>>,
+    },
+    Over,
 }
 
 impl http_body::Body for Tracked {
@@ -298,11 +317,51 @@ impl http_body::Body for Tracked {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        unwind::poll_caught(&mut self.inner, cx)
+        let this = &mut *self;
+        let Some(durable) = this.durable.as_mut() else {
+            return unwind::poll_caught(&mut this.inner, cx);
+        };
+        if let Durable::Relaying(commits) = durable {
+            let last = match ready!(unwind::poll_caught(&mut this.inner, cx)) {
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Some(Ok(frame)) if !this.inner.as_ref().is_none_or(|b| b.is_end_stream()) => {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Ok(frame)) => Some(frame),
+                None => None,
+            };
+            *durable = Durable::Waiting {
+                commits: commits.clone(),
+                last,
+                give_up: Box::pin(tokio::time::sleep(durable::LONGEST_WAIT)),
+            };
+        }
+        match durable {
+            Durable::Waiting {
+                commits,
+                last,
+                give_up,
+            } => {
+                if commits.poll_all(cx).is_pending() {
+                    ready!(give_up.as_mut().poll(cx));
+                    tracing::warn!(
+                        "a response ended before its call's event was committed: the ledger is {} s behind",
+                        durable::LONGEST_WAIT.as_secs()
+                    );
+                }
+                let last = last.take();
+                *durable = Durable::Over;
+                Poll::Ready(last.map(Ok))
+            }
+            _ => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+        match &self.durable {
+            None => self.inner.as_ref().is_none_or(|b| b.is_end_stream()),
+            Some(d) => matches!(d, Durable::Over),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 
 use crate::alerts::{Alert, Alerts};
 use crate::controls::now_ms;
+use crate::durable::Commits;
 use crate::egress::ca::Authority;
 use crate::identity::KeyRing;
 use crate::in_flight::{AgentPermit, InFlight};
@@ -287,15 +288,24 @@ impl Gateway {
 
     /// Records a finished call: metrics now, the ledger through the slot the call
     /// reserved on arrival.
-    pub(crate) fn settle(&self, event: Event, slot: Option<EventSlot>, overhead: Option<Duration>) {
+    /// Under `state.durable`, `commits` is the request's: its response's end waits for this
+    /// event's commit.
+    pub(crate) fn settle(
+        &self,
+        event: Event,
+        slot: Option<EventSlot>,
+        commits: Option<Commits>,
+        overhead: Option<Duration>,
+    ) {
         self.metrics
             .observe(&event, overhead, &self.runtime.load().config);
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(Arc::new(event.to_json()));
         }
-        match slot {
-            Some(slot) => slot.record(event),
-            None => tracing::error!(id = %event.id, "the ledger is closed; event not recorded"),
+        match (slot, commits) {
+            (Some(slot), Some(commits)) => commits.add(slot.record_committed(event)),
+            (Some(slot), None) => slot.record(event),
+            (None, _) => tracing::error!(id = %event.id, "the ledger is closed; event not recorded"),
         }
     }
 

@@ -10,6 +10,7 @@ mod alerts;
 mod connection;
 mod content;
 mod controls;
+mod durable;
 mod egress;
 mod gateway;
 mod http;

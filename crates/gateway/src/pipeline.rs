@@ -26,6 +26,7 @@ use crate::gateway::{Gateway, Runtime};
 use crate::http::{BodyLimits, ReadError, unread};
 use crate::identity::presented_key;
 use crate::in_flight::AgentPermit;
+use crate::durable::Commits;
 use crate::traces::{CallSpan, UpstreamContext};
 use crate::unwind;
 
@@ -57,6 +58,15 @@ pub struct Call {
     pub extra: Map<String, Value>,
     /// The call's span, when traces are exported.
     span: Option<CallSpan>,
+}
+
+/// The longest run id kept, in characters: an agent names its runs, and a run id becomes
+/// counter keys (per-run budgets, loop rules) and an indexed ledger column.
+const MAX_RUN_CHARS: usize = 128;
+
+/// A run id as Airlock keeps it: not empty, at most [`MAX_RUN_CHARS`] characters.
+pub fn run_id(named: &str) -> Option<String> {
+    (!named.is_empty()).then(|| named.chars().take(MAX_RUN_CHARS).collect())
 }
 
 impl Call {
@@ -104,6 +114,8 @@ pub struct CallGuard {
     slot: Option<EventSlot>,
     /// The agent's place among its calls in flight, given back when the call settles.
     permit: Option<AgentPermit>,
+    /// Under `state.durable`: the request's commits, which its response's end waits for.
+    commits: Option<Commits>,
     gateway: Arc<Gateway>,
     runtime: Arc<Runtime>,
 }
@@ -135,8 +147,7 @@ impl CallGuard {
         let run_id = headers
             .get("x-airlock-run")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(|v| v.chars().take(128).collect());
+            .and_then(run_id);
         let call = Call {
             id: gateway.next_id(),
             started: Instant::now(),
@@ -161,6 +172,7 @@ impl CallGuard {
             call: Some(call),
             slot,
             permit: None,
+            commits: Commits::current(),
             gateway,
             runtime,
         }
@@ -236,7 +248,7 @@ impl CallGuard {
     pub fn cut_short(mut self, sent: Option<u16>, usage: Usage, bytes_out: u64) {
         if let Some(call) = self.call.take() {
             let ending = self.unfinished(sent, usage, bytes_out);
-            settle(&self.gateway, &self.runtime, call, self.slot.take(), ending);
+            self.settle(call, ending);
         }
     }
 
@@ -264,8 +276,75 @@ impl CallGuard {
     /// Stage 5: prices the usage and records the event.
     pub fn finish(mut self, ending: Ending) {
         if let Some(call) = self.call.take() {
-            settle(&self.gateway, &self.runtime, call, self.slot.take(), ending);
+            self.settle(call, ending);
         }
+    }
+
+    /// Every ending's settlement: the cost, the counters corrected, the event recorded.
+    fn settle(&mut self, mut call: Call, ending: Ending) {
+        let (gateway, runtime) = (&self.gateway, &self.runtime);
+        let cost_nanos = call
+            .target
+            .as_ref()
+            .and_then(|t| runtime.config.prices.lookup(&t.provider, &t.model))
+            .map_or(0, |p| p.cost(&ending.usage));
+        let outcome = match ending.reason {
+            None => Outcome::Served,
+            Some(_) if ending.status == 499 => Outcome::Cancelled,
+            Some(r) => r.outcome(),
+        };
+        if let (Some(plan), Some(agent)) = (call.plan.take(), call.agent.as_ref()) {
+            let tokens = ending.usage.input_tokens + ending.usage.output_tokens;
+            let failed = outcome == Outcome::Failed;
+            controls::settled(
+                gateway.clone(),
+                agent.id.clone(),
+                plan,
+                cost_nanos,
+                tokens,
+                failed,
+            );
+        }
+        if call.host.is_some() {
+            // Egress events name their bytes by direction; a tunnel sets both itself.
+            call.extra
+                .entry("bytes_down")
+                .or_insert(ending.bytes_out.into());
+        }
+        let span = call.span.take();
+        let overhead = call
+            .responded
+            .map(|r| (r - call.started).saturating_sub(call.upstream_wait.unwrap_or_default()));
+        let event = Event {
+            id: call.id,
+            ts_ms: call.ts_ms,
+            agent: call.agent.as_ref().map(|a| a.id.clone()),
+            team: call.agent.as_ref().and_then(|a| a.team.clone()),
+            kind: call.kind,
+            target: call.target.as_ref().map(Target::to_string),
+            provider: call
+                .target
+                .as_ref()
+                .map(|t| t.provider.clone())
+                .or(call.provider),
+            model: call.model,
+            operation: call.operation,
+            status: ending.status,
+            outcome,
+            reason: ending.reason.map(|r| r.code().to_string()),
+            usage: ending.usage,
+            cost_nanos,
+            latency_ms: call.started.elapsed().as_millis() as u64,
+            upstream_ms: call.upstream_wait.map(|d| d.as_millis() as u64),
+            bytes_in: call.bytes_in,
+            bytes_out: ending.bytes_out,
+            run_id: call.run_id,
+            extra: call.extra,
+        };
+        if let Some(span) = span {
+            span.end(&event, &runtime.config);
+        }
+        gateway.settle(event, self.slot.take(), self.commits.take(), overhead);
     }
 }
 
@@ -273,81 +352,11 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         if let Some(call) = self.call.take() {
             let ending = self.unfinished(None, Usage::default(), 0);
-            settle(&self.gateway, &self.runtime, call, self.slot.take(), ending);
+            self.settle(call, ending);
         }
     }
 }
 
-fn settle(
-    gateway: &Arc<Gateway>,
-    runtime: &Runtime,
-    mut call: Call,
-    slot: Option<EventSlot>,
-    ending: Ending,
-) {
-    let cost_nanos = call
-        .target
-        .as_ref()
-        .and_then(|t| runtime.config.prices.lookup(&t.provider, &t.model))
-        .map_or(0, |p| p.cost(&ending.usage));
-    let outcome = match ending.reason {
-        None => Outcome::Served,
-        Some(_) if ending.status == 499 => Outcome::Cancelled,
-        Some(r) => r.outcome(),
-    };
-    if let (Some(plan), Some(agent)) = (call.plan.take(), call.agent.as_ref()) {
-        let tokens = ending.usage.input_tokens + ending.usage.output_tokens;
-        let failed = outcome == Outcome::Failed;
-        controls::settled(
-            gateway.clone(),
-            agent.id.clone(),
-            plan,
-            cost_nanos,
-            tokens,
-            failed,
-        );
-    }
-    if call.host.is_some() {
-        // Egress events name their bytes by direction; a tunnel sets both itself.
-        call.extra
-            .entry("bytes_down")
-            .or_insert(ending.bytes_out.into());
-    }
-    let span = call.span.take();
-    let overhead = call
-        .responded
-        .map(|r| (r - call.started).saturating_sub(call.upstream_wait.unwrap_or_default()));
-    let event = Event {
-        id: call.id,
-        ts_ms: call.ts_ms,
-        agent: call.agent.as_ref().map(|a| a.id.clone()),
-        team: call.agent.as_ref().and_then(|a| a.team.clone()),
-        kind: call.kind,
-        target: call.target.as_ref().map(Target::to_string),
-        provider: call
-            .target
-            .as_ref()
-            .map(|t| t.provider.clone())
-            .or(call.provider),
-        model: call.model,
-        operation: call.operation,
-        status: ending.status,
-        outcome,
-        reason: ending.reason.map(|r| r.code().to_string()),
-        usage: ending.usage,
-        cost_nanos,
-        latency_ms: call.started.elapsed().as_millis() as u64,
-        upstream_ms: call.upstream_wait.map(|d| d.as_millis() as u64),
-        bytes_in: call.bytes_in,
-        bytes_out: ending.bytes_out,
-        run_id: call.run_id,
-        extra: call.extra,
-    };
-    if let Some(span) = span {
-        span.end(&event, &runtime.config);
-    }
-    gateway.settle(event, slot, overhead);
-}
 
 /// Stage 3 for model calls: may this agent use this model name?
 pub fn decide_model(agent: &Agent, model: &str) -> Result<(), Denial> {
@@ -358,5 +367,20 @@ pub fn decide_model(agent: &Agent, model: &str) -> Result<(), Denial> {
             Reason::NotAllowed,
             format!("agent `{}` may not use model `{model}`", agent.id),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_id_is_bounded_and_never_empty() {
+        // An A2A contextId of 12 KB once failed a whole PostgreSQL batch as a run id.
+        let huge = "é".repeat(12 * 1024);
+        let kept = run_id(&huge).unwrap();
+        assert_eq!(kept.chars().count(), MAX_RUN_CHARS);
+        assert_eq!(run_id(""), None);
+        assert_eq!(run_id("run-1").as_deref(), Some("run-1"));
     }
 }

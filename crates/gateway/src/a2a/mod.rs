@@ -32,7 +32,7 @@ use crate::http::{
 use crate::identity::presented_key;
 use crate::in_flight::AgentPermit;
 use crate::jsonrpc::{self, Message};
-use crate::pipeline::{CallGuard, Ending};
+use crate::pipeline::{CallGuard, Ending, run_id};
 
 pub use self::card::Cards;
 
@@ -180,7 +180,7 @@ async fn rpc(
             .insert("a2a_version".into(), json!(info.version.as_str()));
         // The conversation is the natural run: loop rules per run apply to it.
         if call.run_id.is_none() {
-            call.run_id = facts.context_id.clone();
+            call.run_id = facts.context_id.as_deref().and_then(run_id);
         }
     }
     let admitted = async {
@@ -278,7 +278,7 @@ fn with_facts(mut guard: CallGuard, facts: &TaskFacts) -> CallGuard {
         }
     }
     if call.run_id.is_none() {
-        call.run_id = facts.context_id.clone();
+        call.run_id = facts.context_id.as_deref().and_then(run_id);
     }
     guard
 }
