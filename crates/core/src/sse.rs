@@ -182,6 +182,9 @@ impl StreamMeter {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
