@@ -104,6 +104,10 @@ mod tests {
         assert_eq!(k.len(), 3 + 48);
     }
 
+    /// Random inputs after the corpus in a `cargo test` run (milliseconds);
+    /// `BOLERO_RANDOM_ITERATIONS` overrides it for a longer campaign (README "Fuzzing").
+    const RANDOM_INPUTS: usize = 50_000;
+
     /// A written digest, maybe with one character replaced or inserted: what a hand-edited
     /// config or a damaged ledger row looks like.
     #[derive(Debug, bolero::TypeGenerator)]
@@ -116,6 +120,7 @@ mod tests {
     #[test]
     fn any_written_digest_parses_or_is_refused() {
         bolero::check!()
+            .with_iterations(RANDOM_INPUTS)
             .with_type::<Written>()
             .for_each(|w: &Written| {
                 let mut text = KeyDigest(w.digest).to_string();
@@ -149,8 +154,10 @@ mod tests {
 
     #[test]
     fn any_text_is_a_digest_or_an_error() {
-        bolero::check!().for_each(|bytes: &[u8]| {
-            let _ = KeyDigest::parse(&String::from_utf8_lossy(bytes));
-        });
+        bolero::check!()
+            .with_iterations(RANDOM_INPUTS)
+            .for_each(|bytes: &[u8]| {
+                let _ = KeyDigest::parse(&String::from_utf8_lossy(bytes));
+            });
     }
 }

@@ -4,6 +4,10 @@
 
 use super::Config;
 
+/// Random inputs after the corpus in a `cargo test` run (about 0.8 s each in a debug build: a parse builds the DLP detectors);
+/// `BOLERO_RANDOM_ITERATIONS` overrides it for a longer campaign (README "Fuzzing").
+const RANDOM_INPUTS: usize = 200;
+
 const EXAMPLE: &str = include_str!("../../../../examples/airlock.example.yaml");
 
 /// Every `${VAR}` is set, so errors come from the file, not the environment.
@@ -14,29 +18,88 @@ fn parse(text: &str) {
 /// Corpus: `__fuzz__/config__fuzz__any_text/corpus`, the example and hostile YAML.
 #[test]
 fn any_text() {
-    bolero::check!().for_each(|bytes: &[u8]| {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            parse(text);
-        }
-    });
+    bolero::check!()
+        .with_iterations(RANDOM_INPUTS)
+        .for_each(|bytes: &[u8]| {
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                parse(text);
+            }
+        });
 }
 
 /// Things a YAML config is made of, and values that are wrong for most keys.
 const FRAGMENTS: &[&str] = &[
-    "\n", ": ", "  ", "- ", "#", "\"", "'", "{", "}", "[", "]", ",", "~", "null", "true",
-    "0", "-1", "1e400", "18446744073709551616", "0.000000001", "99999999999999999999",
-    "&a ", "*a", "!!binary ", "<<: *a", "---\n", "${", "${X}", "$${X}", "sha256:",
-    "http://", "https://[::1]:0/", "0x7f.1", "10.0.0.0/33", "1h", "0s", "-5m", "10MiB",
-    "1e3GiB", "\u{e9}", "\u{1F600}", "\t", "\r\n", "\0", "*", "**", "?", "/", "%",
+    "\n",
+    ": ",
+    "  ",
+    "- ",
+    "#",
+    "\"",
+    "'",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "~",
+    "null",
+    "true",
+    "0",
+    "-1",
+    "1e400",
+    "18446744073709551616",
+    "0.000000001",
+    "99999999999999999999",
+    "&a ",
+    "*a",
+    "!!binary ",
+    "<<: *a",
+    "---\n",
+    "${",
+    "${X}",
+    "$${X}",
+    "sha256:",
+    "http://",
+    "https://[::1]:0/",
+    "0x7f.1",
+    "10.0.0.0/33",
+    "1h",
+    "0s",
+    "-5m",
+    "10MiB",
+    "1e3GiB",
+    "\u{e9}",
+    "\u{1F600}",
+    "\t",
+    "\r\n",
+    "\0",
+    "*",
+    "**",
+    "?",
+    "/",
+    "%",
 ];
 
 #[derive(Debug, bolero::TypeGenerator)]
 enum Edit {
-    Delete { at: u16, len: u8 },
-    Insert { at: u16, fragment: u8 },
-    InsertText { at: u16, text: String },
+    Delete {
+        at: u16,
+        len: u8,
+    },
+    Insert {
+        at: u16,
+        fragment: u8,
+    },
+    InsertText {
+        at: u16,
+        text: String,
+    },
     /// Copies a piece elsewhere: duplicated keys, a list item moved under a map.
-    Copy { from: u16, len: u8, at: u16 },
+    Copy {
+        from: u16,
+        len: u8,
+        at: u16,
+    },
 }
 
 /// A position in `text` picked by `at`, moved back onto a `char` boundary.
@@ -78,6 +141,7 @@ fn apply(text: &mut String, edit: &Edit) {
 #[test]
 fn the_example_edited() {
     bolero::check!()
+        .with_iterations(RANDOM_INPUTS)
         .with_type::<Vec<Edit>>()
         .for_each(|edits: &Vec<Edit>| {
             let mut text = EXAMPLE.to_string();

@@ -10,6 +10,10 @@ use serde_json::{Value, json};
 use super::dlp::{self, Detectors, Finding};
 use super::json;
 
+/// Random inputs after the corpus in a `cargo test` run (about 1 s for prompts in a debug build, most of it scanning);
+/// `BOLERO_RANDOM_ITERATIONS` overrides it for a longer campaign (README "Fuzzing").
+const RANDOM_INPUTS: usize = 300;
+
 static DETECTORS: LazyLock<Detectors> = LazyLock::new(|| Detectors::new(&[]).unwrap());
 
 /// The labelled corpus's texts: secrets and personal data in the company they keep.
@@ -23,8 +27,27 @@ static SAMPLES: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 /// What sits next to a secret: separators, assignments, escapes, multi-byte characters.
 const FRAGMENTS: &[&str] = &[
-    " ", "\n", "\t", "=", ": ", "\"", "'", "\\", "\\n", "\\u0041", "\\\"", "password=",
-    "token: ", "://", "@", "-----BEGIN", "eyJ", "\u{e9}", "\u{1F600}", "4111 1111", "-",
+    " ",
+    "\n",
+    "\t",
+    "=",
+    ": ",
+    "\"",
+    "'",
+    "\\",
+    "\\n",
+    "\\u0041",
+    "\\\"",
+    "password=",
+    "token: ",
+    "://",
+    "@",
+    "-----BEGIN",
+    "eyJ",
+    "\u{e9}",
+    "\u{1F600}",
+    "4111 1111",
+    "-",
 ];
 
 #[derive(Debug, bolero::TypeGenerator)]
@@ -49,7 +72,10 @@ fn text_of(pieces: &[Piece]) -> String {
 /// in `original` (a copy without the context that made the first one a finding).
 fn assert_gone<'a>(original: &str, redacted: &str, found: impl Iterator<Item = &'a str>) {
     for value in found.filter(|v| original.matches(v).count() == 1) {
-        assert!(!redacted.contains(value), "{value:?} survived in {redacted:?}");
+        assert!(
+            !redacted.contains(value),
+            "{value:?} survived in {redacted:?}"
+        );
     }
 }
 
@@ -67,7 +93,10 @@ fn redact_json(body: &str) -> String {
     let refs: Vec<_> = located.iter().collect();
     let out = json::redact(body, &refs);
     if serde_json::from_str::<Value>(body).is_ok() {
-        assert!(serde_json::from_str::<Value>(&out).is_ok(), "{body:?} -> {out:?}");
+        assert!(
+            serde_json::from_str::<Value>(&out).is_ok(),
+            "{body:?} -> {out:?}"
+        );
     }
     let found = located.iter().map(|l| &body[l.span.clone()]);
     assert_gone(body, &out, found);
@@ -77,6 +106,7 @@ fn redact_json(body: &str) -> String {
 #[test]
 fn prompts() {
     bolero::check!()
+        .with_iterations(RANDOM_INPUTS)
         .with_type::<Vec<Piece>>()
         .for_each(|pieces: &Vec<Piece>| {
             let text = text_of(pieces);
@@ -93,9 +123,11 @@ fn prompts() {
 /// Corpus: `__fuzz__/guards__fuzz__bodies/corpus`, request bodies carrying secrets.
 #[test]
 fn bodies() {
-    bolero::check!().for_each(|bytes: &[u8]| {
-        if let Ok(body) = std::str::from_utf8(bytes) {
-            redact_json(body);
-        }
-    });
+    bolero::check!()
+        .with_iterations(RANDOM_INPUTS)
+        .for_each(|bytes: &[u8]| {
+            if let Ok(body) = std::str::from_utf8(bytes) {
+                redact_json(body);
+            }
+        });
 }

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Random inputs after the corpus in a `cargo test` run (about 0.3 s in a debug build);
+/// `BOLERO_RANDOM_ITERATIONS` overrides it for a longer campaign (README "Fuzzing").
+const RANDOM_INPUTS: usize = 5_000;
+
 /// The chunkings compared: the whole stream at once, one byte at a time (every event
 /// boundary falls between chunks), and uneven cuts taken from the bytes themselves.
 fn chunkings(stream: &[u8]) -> [Vec<Bytes>; 3] {
@@ -28,26 +32,32 @@ fn frame(chunks: Vec<Bytes>) -> (Vec<Bytes>, Option<Bytes>) {
 /// Corpus: `__fuzz__/sse__fuzz__streams/corpus`, real streams of the three LLM APIs.
 #[test]
 fn streams() {
-    bolero::check!().for_each(|stream: &[u8]| {
-        let [whole, rest @ ..] = chunkings(stream);
-        let (events, tail) = frame(whole);
-        let mut joined: Vec<u8> = events.concat();
-        joined.extend(tail.iter().flat_map(|t| t.iter()));
-        assert_eq!(joined, stream, "events and the tail are the stream");
-        for event in &events {
-            assert_eq!(event_end(event), Some(event.len()), "one whole event each");
-        }
-        assert!(tail.as_deref().is_none_or(|t| event_end(t).is_none()));
-        for chunks in rest {
-            assert_eq!(frame(chunks), (events.clone(), tail.clone()));
-        }
-        tap(&events, tail.as_ref());
-    });
+    bolero::check!()
+        .with_iterations(RANDOM_INPUTS)
+        .for_each(|stream: &[u8]| {
+            let [whole, rest @ ..] = chunkings(stream);
+            let (events, tail) = frame(whole);
+            let mut joined: Vec<u8> = events.concat();
+            joined.extend(tail.iter().flat_map(|t| t.iter()));
+            assert_eq!(joined, stream, "events and the tail are the stream");
+            for event in &events {
+                assert_eq!(event_end(event), Some(event.len()), "one whole event each");
+            }
+            assert!(tail.as_deref().is_none_or(|t| event_end(t).is_none()));
+            for chunks in rest {
+                assert_eq!(frame(chunks), (events.clone(), tail.clone()));
+            }
+            tap(&events, tail.as_ref());
+        });
 }
 
 /// The usage tap takes whatever events the framer makes, in every dialect.
 fn tap(events: &[Bytes], tail: Option<&Bytes>) {
-    for dialect in [Dialect::OpenAiChat, Dialect::OpenAiResponses, Dialect::Anthropic] {
+    for dialect in [
+        Dialect::OpenAiChat,
+        Dialect::OpenAiResponses,
+        Dialect::Anthropic,
+    ] {
         for hide in [false, true] {
             let mut meter = StreamMeter::new(dialect, hide);
             for event in events.iter().chain(tail) {

@@ -6,6 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
 
+/// Random inputs after the corpus in a `cargo test` run (about 0.3 s each in a debug build);
+/// `BOLERO_RANDOM_ITERATIONS` overrides it for a longer campaign (README "Fuzzing").
+const RANDOM_INPUTS: usize = 50_000;
+
 /// Addresses an attacker aims at, so random ones land in and around them.
 const TARGETS: &[[u8; 4]] = &[
     [127, 0, 0, 1],
@@ -124,6 +128,7 @@ fn number(n: u32, radix: u8) -> String {
 #[test]
 fn every_spelling_reads_as_its_address_and_a_private_one_is_refused() {
     bolero::check!()
+        .with_iterations(RANDOM_INPUTS)
         .with_type::<Spelled>()
         .for_each(|s: &Spelled| {
             let (text, ip) = s.write();
@@ -133,8 +138,13 @@ fn every_spelling_reads_as_its_address_and_a_private_one_is_refused() {
                 assert!(!allowed, "{text} reaches {} ({class})", s.v4());
             }
             if allowed {
-                assert!(matches!(s.form, Form::Inet(_) | Form::Mapped(_) | Form::Nat64(_)
-                    | Form::SixToFour(_)), "{text}: IPv4-compatible is never public");
+                assert!(
+                    matches!(
+                        s.form,
+                        Form::Inet(_) | Form::Mapped(_) | Form::Nat64(_) | Form::SixToFour(_)
+                    ),
+                    "{text}: IPv4-compatible is never public"
+                );
             }
         });
 }
@@ -143,14 +153,16 @@ fn every_spelling_reads_as_its_address_and_a_private_one_is_refused() {
 /// Any text as a host, and as an `allow_private` entry, reads or is refused: no panic.
 #[test]
 fn any_text() {
-    bolero::check!().for_each(|bytes: &[u8]| {
-        let text = String::from_utf8_lossy(bytes);
-        if let Host::Ip(ip) = parse_host(&text) {
-            let _ = check(Some(&text), ip, &AllowPrivate::default());
-        }
-        let entries: Vec<String> = text.lines().map(str::to_string).collect();
-        if let Ok(allow) = AllowPrivate::parse(&entries) {
-            let _ = allow.allows(Some(&text), IpAddr::V4(Ipv4Addr::LOCALHOST));
-        }
-    });
+    bolero::check!()
+        .with_iterations(RANDOM_INPUTS)
+        .for_each(|bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes);
+            if let Host::Ip(ip) = parse_host(&text) {
+                let _ = check(Some(&text), ip, &AllowPrivate::default());
+            }
+            let entries: Vec<String> = text.lines().map(str::to_string).collect();
+            if let Ok(allow) = AllowPrivate::parse(&entries) {
+                let _ = allow.allows(Some(&text), IpAddr::V4(Ipv4Addr::LOCALHOST));
+            }
+        });
 }
