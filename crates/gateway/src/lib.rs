@@ -12,6 +12,8 @@ mod connection;
 mod controls;
 mod egress;
 mod gateway;
+#[cfg(test)]
+mod hostile_json;
 mod http;
 mod identity;
 mod in_flight;
