@@ -103,4 +103,61 @@ mod tests {
         assert!(k.starts_with("al-"));
         assert_eq!(k.len(), 3 + 48);
     }
+
+    /// Random inputs after the corpus in a `cargo test` run (milliseconds);
+    /// `BOLERO_RANDOM_ITERATIONS` overrides it for a longer campaign (README "Fuzzing").
+    const RANDOM_INPUTS: usize = 50_000;
+
+    /// A written digest, maybe with one character replaced or inserted: what a hand-edited
+    /// config or a damaged ledger row looks like.
+    #[derive(Debug, bolero::TypeGenerator)]
+    struct Written {
+        digest: [u8; 32],
+        upper: bool,
+        edit: Option<(u8, char, bool)>,
+    }
+
+    #[test]
+    fn any_written_digest_parses_or_is_refused() {
+        bolero::check!()
+            .with_iterations(RANDOM_INPUTS)
+            .with_type::<Written>()
+            .for_each(|w: &Written| {
+                let mut text = KeyDigest(w.digest).to_string();
+                if w.upper {
+                    text = format!("sha256:{}", text[7..].to_ascii_uppercase());
+                }
+                let Some((at, c, replace)) = w.edit else {
+                    assert_eq!(KeyDigest::parse(&text), Ok(KeyDigest(w.digest)));
+                    return;
+                };
+                let mut chars: Vec<char> = text.chars().collect();
+                let at = usize::from(at) % chars.len();
+                if replace {
+                    chars[at] = c;
+                } else {
+                    chars.insert(at, c);
+                }
+                let text: String = chars.into_iter().collect();
+                let well_formed = text.strip_prefix("sha256:").is_some_and(|hex| {
+                    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                });
+                match KeyDigest::parse(&text) {
+                    Ok(d) => {
+                        assert!(well_formed, "{text:?}");
+                        assert_eq!(d.to_string(), text.to_ascii_lowercase());
+                    }
+                    Err(_) => assert!(!well_formed, "{text:?}"),
+                }
+            });
+    }
+
+    #[test]
+    fn any_text_is_a_digest_or_an_error() {
+        bolero::check!()
+            .with_iterations(RANDOM_INPUTS)
+            .for_each(|bytes: &[u8]| {
+                let _ = KeyDigest::parse(&String::from_utf8_lossy(bytes));
+            });
+    }
 }

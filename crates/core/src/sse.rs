@@ -20,17 +20,22 @@ impl SseFramer {
     /// chunk starts on an event boundary.
     pub fn push(&mut self, chunk: Bytes) -> Vec<Bytes> {
         let mut out = Vec::new();
-        let mut rest = if self.partial.is_empty() {
-            chunk
-        } else {
-            self.partial.extend_from_slice(&chunk);
-            std::mem::take(&mut self.partial).freeze()
-        };
-        while let Some(end) = event_end(&rest) {
-            out.push(rest.split_to(end));
-        }
-        if !rest.is_empty() {
+        if self.partial.is_empty() {
+            let mut rest = chunk;
+            while let Some(end) = event_end(&rest) {
+                out.push(rest.split_to(end));
+            }
             self.partial.extend_from_slice(&rest);
+            return out;
+        }
+        // The held bytes hold no terminator, so one can only end in the new bytes and start
+        // at most 3 bytes before them. Scanning from there, not from the start, keeps an
+        // event trickled in small chunks linear instead of quadratic.
+        let mut from = self.partial.len().saturating_sub(3);
+        self.partial.extend_from_slice(&chunk);
+        while let Some(end) = event_end(&self.partial[from..]) {
+            out.push(self.partial.split_to(from + end).freeze());
+            from = 0;
         }
         out
     }
@@ -180,6 +185,9 @@ impl StreamMeter {
         self.relayed_events
     }
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {

@@ -203,6 +203,9 @@ pub fn response_id(msg: &Value) -> Option<i64> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -13,6 +13,8 @@ mod controls;
 mod durable;
 mod egress;
 mod gateway;
+#[cfg(test)]
+mod hostile_json;
 mod http;
 mod identity;
 mod in_flight;

@@ -559,4 +559,6 @@ fn yaml_error(e: &serde_saphyr::Error) -> ConfigError {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -292,4 +292,6 @@ pub(super) fn is_host_name(name: &str, glob: bool) -> bool {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

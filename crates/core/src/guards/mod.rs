@@ -10,3 +10,6 @@ pub mod injection;
 pub mod json;
 pub mod outbound;
 mod path;
+
+#[cfg(test)]
+mod fuzz;

@@ -298,6 +298,9 @@ fn refusal(d: &Denial) -> Response<Body> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -61,6 +61,8 @@ pub fn estimate(request: &mut LlmRequest, targets: &[Target], config: &Config) -
         .unwrap_or(0);
     Estimate {
         nanos: worst,
-        tokens: prompt + output,
+        // `output` is u64::MAX for `"n": 1e16` or `"max_tokens": 2^64-1`: a plain sum wrapped
+        // to a tiny reservation in release builds, slipping past tokens-per-minute limits.
+        tokens: prompt.saturating_add(output),
     }
 }

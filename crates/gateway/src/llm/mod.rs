@@ -7,6 +7,8 @@ pub mod classify;
 pub mod errors;
 mod estimate;
 mod forward;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod meter;
 
 use std::borrow::Cow;
