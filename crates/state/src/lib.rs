@@ -3,14 +3,15 @@
 //! where the definitions of upstream MCP tools are pinned.
 //!
 //! Storage is behind [`ledger::LedgerStore`]; callers hold a [`Ledger`] handle whose
-//! writes go through a bounded queue to one writer thread (batched transactions, never on
-//! the request path) and whose reads run on the blocking pool.
+//! writes go through a queue to one writer thread (batched transactions, never on the
+//! request path; admission waits while the queue is over capacity) and whose reads run on
+//! the blocking pool.
 
 pub mod counters;
 pub mod ledger;
 
 pub use counters::{Counters, CountersError, Decision, MemoryCounters};
 pub use ledger::{
-    AlertRecord, EventQuery, EventSlot, GroupBy, Ledger, LedgerError, PinStatus, SeenTool,
-    StoredKey, Suspension, ToolPin, UsageQuery, UsageRow,
+    AlertRecord, EventQuery, EventSlot, GroupBy, Ledger, LedgerError, LedgerFiles, PinStatus,
+    SeenTool, StoredKey, Suspension, ToolPin, UsageQuery, UsageRow,
 };

@@ -15,6 +15,7 @@ pub mod units;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use limits::Limits;
@@ -110,6 +111,11 @@ pub struct StateConfig {
     pub ledger: String,
     pub counters: String,
     pub on_counter_failure: CounterFailure,
+    /// Where the ledger appends a checkpoint after each committed batch: `state.checkpoint`,
+    /// or `<path>.checkpoint` beside a SQLite ledger; `None` for PostgreSQL unless set.
+    pub checkpoint: Option<PathBuf>,
+    /// Whether a response's last byte waits for its event's commit (`state.durable`).
+    pub durable: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -190,6 +196,15 @@ pub struct Config {
     /// Where spans are posted (OTLP/HTTP protobuf): `telemetry.otlp_endpoint` as the full
     /// traces URL. Read at start; a reload does not move it.
     pub otlp_traces: Option<String>,
+}
+
+/// `state.checkpoint` as set, or beside a SQLite ledger's file.
+fn checkpoint_path(set: Option<String>, ledger: &str) -> Option<PathBuf> {
+    match (set, ledger.strip_prefix("sqlite://")) {
+        (Some(path), _) => Some(PathBuf::from(path)),
+        (None, Some(file)) => Some(PathBuf::from(format!("{file}.checkpoint"))),
+        (None, None) => None,
+    }
 }
 
 pub const DEFAULT_GATEWAY: &str = "127.0.0.1:4000";
@@ -456,9 +471,11 @@ impl Config {
         Ok(Config {
             listen,
             state: StateConfig {
+                checkpoint: checkpoint_path(raw.state.checkpoint, &ledger),
                 ledger,
                 counters,
                 on_counter_failure: raw.state.on_counter_failure.unwrap_or_default(),
+                durable: raw.state.durable.unwrap_or(false),
             },
             limits: Limits::normalise(text, &raw.limits)?,
             providers,

@@ -58,6 +58,15 @@ pub struct RawState {
     /// `memory` or `redis://...`.
     pub counters: Option<String>,
     pub on_counter_failure: Option<CounterFailure>,
+    /// A file the ledger's writer appends `{seq, hash, ts_ms}` to after each committed
+    /// batch, so `airlock audit verify` can tell rows deleted from the ledger's end.
+    /// Default `<sqlite ledger path>.checkpoint`; none for PostgreSQL unless set (each
+    /// replica its own file).
+    pub checkpoint: Option<String>,
+    /// `true`: each response's last byte waits for its event's batch to commit, so an
+    /// answered call is never lost to a crash. Default `false`: events are written
+    /// asynchronously in batches, and a SIGKILL can lose the last few milliseconds.
+    pub durable: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

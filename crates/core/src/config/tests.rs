@@ -67,7 +67,7 @@ fn missing_env_names_variable_and_line() {
     )
     .unwrap_err();
     assert!(err.message.contains("OPENAI_API_KEY"), "{err}");
-    assert_eq!(err.line, Some(25));
+    assert_eq!(err.line, Some(34));
 }
 
 #[test]
@@ -221,6 +221,28 @@ fn budgets_limits_and_guards_are_normalised_with_agent_overrides() {
             url: "https://hooks.slack.com/services/x".into(),
             slack: true
         }]
+    );
+}
+
+#[test]
+fn checkpoints_default_beside_a_sqlite_ledger_only() {
+    let state = |yaml: &str| Config::parse(yaml, &no_env).unwrap().state;
+    let sqlite = state("state: { ledger: \"sqlite:///var/lib/airlock/ledger.db\" }\n");
+    assert_eq!(
+        sqlite.checkpoint,
+        Some("/var/lib/airlock/ledger.db.checkpoint".into())
+    );
+    assert!(!sqlite.durable, "asynchronous by default");
+    let postgres = state("state: { ledger: \"postgres://u@h/db\" }\n");
+    assert_eq!(postgres.checkpoint, None, "each replica names its own");
+    let set = state(
+        "state:\n  ledger: postgres://u@h/db\n  checkpoint: /srv/a.checkpoint\n  durable: true\n",
+    );
+    assert_eq!(set.checkpoint, Some("/srv/a.checkpoint".into()));
+    assert!(set.durable);
+    assert_eq!(
+        Config::builtin(&no_env).state.checkpoint,
+        Some("airlock.db.checkpoint".into())
     );
 }
 

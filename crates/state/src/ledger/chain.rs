@@ -2,11 +2,16 @@
 //! event as it is stored, so an edited row no longer matches its hash and a deleted or
 //! reordered one breaks the link of the row after it. Rows are chained in the writer's
 //! transaction right after they are inserted, from what the database holds (so a value the
-//! store rewrote, or a row it skipped as a repeat, cannot break the chain).
+//! store rewrote, or a row it skipped as a repeat, cannot break the chain) — only the rows
+//! that transaction inserted: a row found without a link is never taken in later, since
+//! its content is no longer what the writer wrote. Rows deleted from the end leave a chain
+//! that is still whole; the checkpoints (`checkpoint`) show those.
 
 use airlock_core::Event;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+
+use super::checkpoint::{CheckpointUse, Mark, Marks};
 
 /// The predecessor of the first event.
 pub const GENESIS: &str = "";
@@ -52,6 +57,9 @@ pub fn link(prev: &str, e: &Event) -> String {
 
 /// One stored event with its links, in insertion order.
 pub struct ChainedRow {
+    /// The store's insertion position (SQLite's rowid, PostgreSQL's seq), which
+    /// checkpoints name.
+    pub position: i64,
     pub event: Event,
     pub prev_hash: Option<String>,
     pub hash: Option<String>,
@@ -66,6 +74,26 @@ pub enum Break {
     /// The row does not follow the one before it: a row between was deleted, or rows
     /// were reordered or inserted by hand.
     Missing { before: String, position: u64 },
+    /// A row without a link after chained ones: its hash was removed. Only rows written
+    /// before the chain existed, all before the first chained one, are left unchained.
+    Unchained { id: String, position: u64 },
+    /// The ledger ends before the row a checkpoint saw at `seq`: rows were deleted from
+    /// its end.
+    Truncated {
+        seq: i64,
+        ts_ms: u64,
+        checkpoint: String,
+        line: usize,
+        /// The position of the ledger's last row, if it has any.
+        last_seq: Option<i64>,
+    },
+    /// The row a checkpoint saw at `seq` is gone, or another row is there now.
+    Diverged {
+        seq: i64,
+        ts_ms: u64,
+        checkpoint: String,
+        line: usize,
+    },
 }
 
 /// What `audit verify` found.
@@ -73,42 +101,73 @@ pub enum Break {
 pub struct AuditReport {
     /// Chained rows checked.
     pub checked: u64,
-    /// Rows not chained yet (written by a version without the chain, before it first ran).
+    /// Rows written by a version without the chain, before it first ran.
     pub unchained: u64,
     pub broken: Option<Break>,
+    /// The checkpoint files the chain was checked against; with none, rows deleted from
+    /// the end cannot be told.
+    pub checkpoints: Vec<CheckpointUse>,
 }
 
 /// Walks rows in insertion order, keeping where it is between pages.
-#[derive(Default)]
 pub struct Verifier {
     prev: String,
-    pub report: AuditReport,
+    last: Option<i64>,
+    marks: Marks,
+    report: AuditReport,
 }
 
 impl Verifier {
+    /// A verifier that also checks the chain against `marks`, read from checkpoint files.
+    pub fn new(marks: Vec<Mark>) -> Verifier {
+        Verifier {
+            prev: GENESIS.to_owned(),
+            last: None,
+            marks: Marks::new(marks),
+            report: AuditReport::default(),
+        }
+    }
+
     /// Checks the next row; false once the chain is broken (nothing after it is checked).
     pub fn check(&mut self, row: &ChainedRow) -> bool {
-        let Some(hash) = &row.hash else {
-            self.report.unchained += 1;
-            return true;
-        };
         let position = self.report.checked + self.report.unchained + 1;
-        if row.prev_hash.as_deref().unwrap_or(GENESIS) != self.prev {
-            self.report.broken = Some(Break::Missing {
-                before: row.event.id.clone(),
-                position,
-            });
-            return false;
-        }
-        if &link(&self.prev, &row.event) != hash {
-            self.report.broken = Some(Break::Altered {
+        let broken = match &row.hash {
+            None if self.report.checked == 0 => {
+                self.report.unchained += 1;
+                return true;
+            }
+            None => Break::Unchained {
                 id: row.event.id.clone(),
                 position,
-            });
-            return false;
+            },
+            Some(_) if row.prev_hash.as_deref().unwrap_or(GENESIS) != self.prev => Break::Missing {
+                before: row.event.id.clone(),
+                position,
+            },
+            Some(hash) if &link(&self.prev, &row.event) != hash => Break::Altered {
+                id: row.event.id.clone(),
+                position,
+            },
+            Some(hash) => match self.marks.check(row.position, hash) {
+                Some(broken) => broken,
+                None => {
+                    self.report.checked += 1;
+                    self.prev = hash.clone();
+                    self.last = Some(row.position);
+                    return true;
+                }
+            },
+        };
+        self.report.broken = Some(broken);
+        false
+    }
+
+    /// The report, once every row was checked (or the chain broke).
+    pub fn finish(mut self) -> AuditReport {
+        if self.report.broken.is_none() {
+            self.report.broken = self.marks.finish(self.last);
         }
-        self.report.checked += 1;
-        self.prev = hash.clone();
-        true
+        self.report.checkpoints = self.marks.into_uses();
+        self.report
     }
 }

@@ -1,20 +1,31 @@
-//! The ledger handle: a bounded queue in front of one writer thread, and a reader for
-//! queries. A full queue makes callers wait (backpressure) rather than drop events.
+//! The ledger handle: a queue in front of one writer thread, and a reader for queries.
+//! Admission waits while the queue is over its capacity (backpressure); recording never
+//! waits and nothing is dropped (`queue`, `writer`).
 
+mod bounds;
 pub mod chain;
+pub mod checkpoint;
 mod postgres;
 mod queries;
+mod queue;
 mod rollup;
 mod sqlite;
 mod tool_pins;
+mod writer;
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use airlock_core::keys::KeyDigest;
 use airlock_core::{Event, Kind, Outcome, Usage};
 use tokio::sync::{mpsc, oneshot};
 
+pub use bounds::{MAX_EXTRA_BYTES, MAX_EXTRA_STRING_BYTES, MAX_NAME_BYTES};
+use checkpoint::ChainHead;
 pub use postgres::PostgresStore;
+pub use queue::EventSlot;
+use queue::{Command, Queue};
 pub use sqlite::SqliteStore;
 pub use tool_pins::{PinStatus, SeenTool, ToolPin};
 
@@ -29,6 +40,46 @@ pub enum LedgerError {
     UnsupportedUrl(String),
     #[error("the ledger writer has stopped")]
     Closed,
+    #[error("the event's batch was not committed (the gateway's log says why)")]
+    NotCommitted,
+    #[error("{events} events could not be written to the ledger; {}", match spill {
+        Some(path) => format!("they are saved in {}", path.display()),
+        None => "the spill file could not be written either: they are lost".into(),
+    })]
+    Unwritten {
+        events: usize,
+        spill: Option<PathBuf>,
+    },
+    #[error("checkpoint file {}: {source}", path.display())]
+    Checkpoint {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl LedgerError {
+    /// Whether a write failed for the database's state rather than its rows: unreachable,
+    /// locked, full, read-only. Such a write is retried as it is; any other is split to
+    /// find the rows at fault.
+    fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            LedgerError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                DatabaseBusy
+                    | DatabaseLocked
+                    | SystemIoFailure
+                    | DiskFull
+                    | CannotOpen
+                    | ReadOnly
+                    | OutOfMemory
+                    | FileLockingProtocolFailed
+            ),
+            LedgerError::Postgres(e) => postgres::transient(e),
+            LedgerError::Closed => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<::postgres::Error> for LedgerError {
@@ -53,11 +104,11 @@ fn next_page(
     since_ms: u64,
 ) -> Result<Option<Vec<chain::ChainedRow>>, LedgerError> {
     let page = store.chained_page(*after, since_ms, 1000)?;
-    let Some((last, _)) = page.last() else {
+    let Some(last) = page.last() else {
         return Ok(None);
     };
-    *after = *last;
-    Ok(Some(page.into_iter().map(|(_, row)| row).collect()))
+    *after = last.position;
+    Ok(Some(page))
 }
 
 /// How `/api/usage` groups rows.
@@ -177,17 +228,19 @@ pub struct StoredKey {
 /// What a ledger backend must do. Methods block: the [`Ledger`] handle calls them from
 /// its writer thread or the blocking pool, never from an async task.
 pub trait LedgerStore: Send + 'static {
-    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError>;
+    /// Inserts the events (skipping ids already stored), rolls them up and chains them, in
+    /// one transaction; returns the last row it chained, if it inserted any.
+    fn append(&mut self, events: &[Event]) -> Result<Option<ChainHead>, LedgerError>;
     fn events(&mut self, q: &EventQuery) -> Result<Vec<Event>, LedgerError>;
     fn usage(&mut self, q: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError>;
     /// Up to `limit` events of `since_ms` or later with their links, in insertion order,
-    /// after the one at `after` (an opaque position: SQLite's rowid, PostgreSQL's seq).
+    /// after the one at position `after` (SQLite's rowid, PostgreSQL's seq).
     fn chained_page(
         &mut self,
         after: i64,
         since_ms: u64,
         limit: u32,
-    ) -> Result<Vec<(i64, chain::ChainedRow)>, LedgerError>;
+    ) -> Result<Vec<chain::ChainedRow>, LedgerError>;
     fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError>;
     fn insert_key(&mut self, key: &StoredKey) -> Result<(), LedgerError>;
     /// Sets when key `id` stops working; `false` when there is no such key.
@@ -295,51 +348,44 @@ fn open_store(url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
     }
 }
 
-enum Command {
-    Append(Box<Event>),
-    Flush(oneshot::Sender<()>),
-}
-
-/// Events waiting for the writer before `record` starts to wait.
+/// Events unwritten past which admission waits.
 const QUEUE: usize = 8192;
-/// How long the writer waits for more events before committing a batch.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
-/// Events written per transaction at most.
-const BATCH: usize = 512;
 
-/// Room for one event in the ledger's queue, taken in advance.
-pub struct EventSlot(mpsc::OwnedPermit<Command>);
-
-impl EventSlot {
-    pub fn record(self, event: Event) {
-        self.0.send(Command::Append(Box::new(bounded(event))));
-    }
+/// Files the ledger keeps outside its database.
+#[derive(Clone, Debug, Default)]
+pub struct LedgerFiles {
+    /// Where a checkpoint is appended after each committed batch (`state.checkpoint`);
+    /// none are written without it.
+    pub checkpoint: Option<PathBuf>,
+    /// Where a flush that the database keeps refusing writes the unwritten events; by
+    /// default beside the SQLite file, else beside the checkpoint, else in the working
+    /// directory (see [`LedgerFiles::spill_for`]).
+    pub spill: Option<PathBuf>,
 }
 
-/// The longest model, target or operation the ledger keeps, in characters. An agent names
-/// these (a model, a tool, a resource URI); unbounded, one long enough would overflow an
-/// index entry (PostgreSQL refuses over ~2.7 KB) and fail the whole batch of everyone's
-/// events with it.
-pub const MAX_NAME_CHARS: usize = 200;
-
-fn bounded(mut e: Event) -> Event {
-    let cap = |s: &mut String| {
-        if let Some((end, _)) = s.char_indices().nth(MAX_NAME_CHARS) {
-            s.truncate(end);
-            s.push('…');
+impl LedgerFiles {
+    /// The spill file for the ledger at `url`: `<sqlite path>.unwritten.jsonl`, or
+    /// `<checkpoint>.unwritten.jsonl`, or `airlock-ledger.unwritten.jsonl`.
+    pub fn spill_for(&self, url: &str) -> PathBuf {
+        let beside = |path: &Path| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".unwritten.jsonl");
+            PathBuf::from(name)
+        };
+        match (&self.spill, url.strip_prefix("sqlite://"), &self.checkpoint) {
+            (Some(spill), _, _) => spill.clone(),
+            (None, Some(path), _) => beside(Path::new(path)),
+            (None, None, Some(checkpoint)) => beside(checkpoint),
+            (None, None, None) => PathBuf::from("airlock-ledger.unwritten.jsonl"),
         }
-    };
-    for field in [&mut e.model, &mut e.target].into_iter().flatten() {
-        cap(field);
     }
-    cap(&mut e.operation);
-    e
 }
 
 /// A cloneable handle on the ledger.
 #[derive(Clone)]
 pub struct Ledger {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::UnboundedSender<Command>,
+    queue: Arc<Queue>,
     reader: Arc<Mutex<Box<dyn LedgerStore>>>,
 }
 
@@ -347,84 +393,97 @@ impl Ledger {
     /// Opens the ledger at `url` (`sqlite://PATH`, or `postgres://…`/`postgresql://…` for
     /// one shared by replicas), creating and migrating it as needed. The writer and the
     /// reader get a connection each.
+    /// Writes no checkpoints; see [`Ledger::open_with`].
     pub fn open(url: &str) -> Result<Ledger, LedgerError> {
+        Ledger::open_with(url, LedgerFiles::default())
+    }
+
+    /// As [`Ledger::open`], keeping `files` beside the database.
+    pub fn open_with(url: &str, files: LedgerFiles) -> Result<Ledger, LedgerError> {
         let writer = open_store(url)?;
         let reader = open_store(url)?;
-        Ok(Ledger::with_stores(writer, reader))
+        let spill = files.spill_for(url);
+        let files = (files.checkpoint, spill);
+        Ok(Ledger::start(
+            writer,
+            reader,
+            QUEUE,
+            files,
+            writer::FLUSH_PATIENCE,
+        ))
     }
 
     pub fn with_stores(writer: Box<dyn LedgerStore>, reader: Box<dyn LedgerStore>) -> Ledger {
         Ledger::with_capacity(writer, reader, QUEUE)
     }
 
-    /// As [`Ledger::with_stores`], with `capacity` events of queue.
+    /// As [`Ledger::with_stores`], admitting calls while fewer than `capacity` events are
+    /// unwritten.
     pub fn with_capacity(
-        mut writer: Box<dyn LedgerStore>,
+        writer: Box<dyn LedgerStore>,
         reader: Box<dyn LedgerStore>,
         capacity: usize,
     ) -> Ledger {
-        let (tx, mut rx) = mpsc::channel::<Command>(capacity);
+        let files = (None, LedgerFiles::default().spill_for(""));
+        Ledger::start(writer, reader, capacity, files, writer::FLUSH_PATIENCE)
+    }
+
+    /// `files`: the checkpoint file, if any, and the spill file.
+    fn start(
+        store: Box<dyn LedgerStore>,
+        reader: Box<dyn LedgerStore>,
+        capacity: usize,
+        (checkpoint, spill): (Option<PathBuf>, PathBuf),
+        flush_patience: std::time::Duration,
+    ) -> Ledger {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = Arc::new(Queue::new(capacity));
+        let writer = writer::Writer {
+            store,
+            rx,
+            queue: queue.clone(),
+            checkpoint: checkpoint.map(checkpoint::CheckpointWriter::new),
+            spill,
+            flush_patience,
+            backlog: Default::default(),
+        };
         std::thread::Builder::new()
             .name("airlock-ledger".into())
-            .spawn(move || {
-                let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
-                let mut flushes = Vec::new();
-                while let Some(first) = rx.blocking_recv() {
-                    // Let a batch gather: a few large transactions cost the writer far less
-                    // than many tiny ones (the WAL is written in whole pages per commit).
-                    // Events are already off the request path; a flush does not wait.
-                    if matches!(first, Command::Append(_)) {
-                        std::thread::sleep(LINGER);
-                    }
-                    let mut next = Some(first);
-                    while let Some(cmd) = next.take() {
-                        match cmd {
-                            Command::Append(e) => batch.push(*e),
-                            Command::Flush(ack) => flushes.push(ack),
-                        }
-                        if batch.len() < BATCH {
-                            next = rx.try_recv().ok();
-                        }
-                    }
-                    if !batch.is_empty() {
-                        if let Err(e) = writer.append(&batch) {
-                            tracing::error!(error = %e, events = batch.len(), "ledger write failed");
-                        }
-                        batch.clear();
-                    }
-                    for ack in flushes.drain(..) {
-                        let _ = ack.send(());
-                    }
-                }
-            })
+            .spawn(move || writer.run())
             .expect("spawn ledger writer thread");
         Ledger {
             tx,
+            queue,
             reader: Arc::new(Mutex::new(reader)),
         }
     }
 
-    /// Reserves room in the queue for one event, waiting while it is full. A call takes
-    /// its slot on arrival, so a ledger that falls behind slows admission of new calls
-    /// (backpressure) and a finished call can always record without waiting or dropping.
+    /// Admits a call to the ledger, waiting while more events are unwritten than the
+    /// queue's capacity: a ledger that falls behind slows admission of new calls
+    /// (backpressure). The slot holds no capacity: a call that takes long, or never sends
+    /// its body, keeps nobody else out, and recording never waits or drops.
     pub async fn reserve(&self) -> Result<EventSlot, LedgerError> {
-        let permit = self
-            .tx
-            .clone()
-            .reserve_owned()
-            .await
-            .map_err(|_| LedgerError::Closed)?;
-        Ok(EventSlot(permit))
+        self.queue.admit(&self.tx).await
     }
 
-    /// Waits until every event queued before this call is written.
+    /// Waits until every event recorded before this call is written. If the database
+    /// refuses every write for `FLUSH_PATIENCE` (10 s) meanwhile, the unwritten events are
+    /// written to the spill file instead and the error says how many and where.
     pub async fn flush(&self) -> Result<(), LedgerError> {
         let (ack, done) = oneshot::channel();
+        let since = Instant::now();
         self.tx
-            .send(Command::Flush(ack))
-            .await
+            .send(Command::Flush { ack, since })
             .map_err(|_| LedgerError::Closed)?;
-        done.await.map_err(|_| LedgerError::Closed)
+        done.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Events stored in their degraded form since start: each one the database refused
+    /// as it was (its log line names it).
+    pub fn degraded_events(&self) -> u64 {
+        self.queue
+            .degraded
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn read<T: Send + 'static>(
@@ -444,17 +503,21 @@ impl Ledger {
         self.read(move |s| s.events(&q)).await
     }
 
-    /// Checks the whole hash chain (`airlock audit verify`).
-    pub async fn audit(&self) -> Result<chain::AuditReport, LedgerError> {
+    /// Checks the whole hash chain, and that it reaches every checkpoint in `marks`
+    /// (`airlock audit verify`).
+    pub async fn audit(
+        &self,
+        marks: Vec<checkpoint::Mark>,
+    ) -> Result<chain::AuditReport, LedgerError> {
         self.read(|s| {
-            let mut verifier = chain::Verifier::default();
+            let mut verifier = chain::Verifier::new(marks);
             let mut after = 0;
             while let Some(page) = next_page(s, &mut after, 0)? {
                 if !page.iter().all(|row| verifier.check(row)) {
                     break;
                 }
             }
-            Ok(verifier.report)
+            Ok(verifier.finish())
         })
         .await
     }

@@ -14,6 +14,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
 use super::chain::ChainedRow;
+use super::checkpoint::ChainHead;
 use super::queries::{self, Dialect, Param};
 use super::rollup;
 use super::{
@@ -100,8 +101,15 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_unchained ON events (seq) WHERE hash IS NULL;",
 ];
 
+/// Migrations after the rollups' (`rollup::after`).
+const LATER: &[&str] = &[
+    // Appends chain only the rows they insert, found by position: nothing looks for
+    // unchained rows any more, and the index cost every insert an update.
+    "DROP INDEX IF EXISTS events_unchained;",
+];
+
 /// [`MIGRATIONS`], then the rollups, with the indexes behind the dashboard's filtered
-/// listings.
+/// listings, then [`LATER`].
 fn migrations() -> Vec<String> {
     rollup::after(
         MIGRATIONS,
@@ -111,6 +119,9 @@ fn migrations() -> Vec<String> {
          CREATE INDEX events_reason_ts ON events (reason, ts_ms, seq);
          CREATE UNIQUE INDEX events_seq ON events (seq);",
     )
+    .into_iter()
+    .chain(LATER.iter().map(|m| m.to_string()))
+    .collect()
 }
 
 const DIALECT: Dialect = Dialect {
@@ -191,8 +202,7 @@ impl PostgresStore {
             // Events an earlier binary (or an older replica) wrote without rolling them up.
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
-            // Chained too: a row rolled up must not be found unchained by the next append.
-            append::settle_new_rows(&mut tx)?;
+            append::roll_up(&mut tx)?;
             tx.commit()?;
             Ok::<_, LedgerError>(client)
         })?;
@@ -241,6 +251,23 @@ fn connection_lost(e: &postgres::Error) -> bool {
             db.parsed_severity(),
             Some(Severity::Fatal | Severity::Panic)
         )
+    })
+}
+
+/// Whether `e` is the database's state rather than the rows': the connection, or a
+/// statement refused for a reason that passes (SQLSTATE classes 08 connection, 40
+/// rollback — serialization, deadlock —, 53 insufficient resources, 57 operator
+/// intervention; 25006 a read-only transaction, as on a standby after a failover).
+pub(super) fn transient(e: &postgres::Error) -> bool {
+    if connection_lost(e) {
+        return true;
+    }
+    e.code().is_some_and(|state| {
+        let code = state.code();
+        ["08", "40", "53", "57"]
+            .iter()
+            .any(|class| code.starts_with(class))
+            || code == "25006"
     })
 }
 
@@ -299,6 +326,7 @@ fn text(s: &str) -> String {
 
 fn chained_row(r: &Row) -> Result<ChainedRow, postgres::Error> {
     Ok(ChainedRow {
+        position: r.try_get("seq")?,
         event: event_from_row(r)?,
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
@@ -315,9 +343,9 @@ fn event_from_row(r: &Row) -> Result<Event, postgres::Error> {
 }
 
 impl LedgerStore for PostgresStore {
-    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError> {
+    fn append(&mut self, events: &[Event]) -> Result<Option<ChainHead>, LedgerError> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         // One array per column and one INSERT … SELECT FROM UNNEST: the batch is a single
         // statement (so a single transaction) whose text and 24 parameters are the same
@@ -368,7 +396,8 @@ impl LedgerStore for PostgresStore {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "INSERT INTO events ({}, {}) SELECT * FROM UNNEST({arrays}) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO events ({}, {}) SELECT * FROM UNNEST({arrays}) ON CONFLICT (id) DO NOTHING
+             RETURNING seq",
             TEXT_COLUMNS.join(", "),
             INT_COLUMNS.join(", "),
         );
@@ -379,14 +408,20 @@ impl LedgerStore for PostgresStore {
             .collect();
         // Safe to repeat after a lost connection: rows a lost commit did write are skipped.
         // One transaction: the rows, then their links, under the chain's lock.
-        self.run(true, |c| {
+        let head = self.run(true, |c| {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])?;
-            tx.execute(&sql, &params)?;
-            append::settle_new_rows(&mut tx)?;
-            tx.commit()
+            let mut inserted: Vec<i64> = tx
+                .query(&sql, &params)?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            inserted.sort_unstable();
+            let head = append::settle_new_rows(&mut tx, &inserted)?;
+            tx.commit()?;
+            Ok(head)
         })?;
-        Ok(())
+        Ok(head)
     }
 
     fn chained_page(
@@ -394,7 +429,7 @@ impl LedgerStore for PostgresStore {
         after: i64,
         since_ms: u64,
         limit: u32,
-    ) -> Result<Vec<(i64, ChainedRow)>, LedgerError> {
+    ) -> Result<Vec<ChainedRow>, LedgerError> {
         let rows = self.run(true, |c| {
             c.query(
                 "SELECT * FROM events WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3",
@@ -403,7 +438,7 @@ impl LedgerStore for PostgresStore {
         })?;
         let page = rows
             .iter()
-            .map(|r| Ok((r.try_get("seq")?, chained_row(r)?)))
+            .map(chained_row)
             .collect::<Result<Vec<_>, postgres::Error>>()?;
         Ok(page)
     }

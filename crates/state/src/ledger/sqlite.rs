@@ -10,6 +10,7 @@ use airlock_core::keys::KeyDigest;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::chain::{ChainedRow, GENESIS, link};
+use super::checkpoint::ChainHead;
 use super::queries::{self, Dialect, Param};
 use super::rollup;
 use super::{
@@ -83,8 +84,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_unchained ON events (ts_ms) WHERE hash IS NULL;",
 ];
 
+/// Migrations after the rollups' (`rollup::after`).
+const LATER: &[&str] = &[
+    // Appends chain only the rows they insert, found by position: nothing looks for
+    // unchained rows any more, and the index cost every insert an update.
+    "DROP INDEX IF EXISTS events_unchained;",
+];
+
 /// [`MIGRATIONS`], then the rollups, with the indexes behind the dashboard's filtered
-/// listings.
+/// listings, then [`LATER`].
 fn migrations() -> Vec<String> {
     rollup::after(
         MIGRATIONS,
@@ -93,6 +101,9 @@ fn migrations() -> Vec<String> {
          CREATE INDEX events_outcome_ts ON events (outcome, ts_ms);
          CREATE INDEX events_reason_ts ON events (reason, ts_ms);",
     )
+    .into_iter()
+    .chain(LATER.iter().map(|m| m.to_string()))
+    .collect()
 }
 
 /// Rolls up the events past the watermark (see `rollup`).
@@ -147,9 +158,16 @@ fn migrate(conn: &Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Links the rows this transaction inserted (and any left unchained) after the last
-/// chained one, reading each back as stored.
-fn chain_new_rows(tx: &rusqlite::Transaction) -> Result<(), LedgerError> {
+/// Links the rows this transaction inserted (at `rowids`, in order) after the last chained
+/// one, reading each back as stored; returns the last one's link. Only these: a row found
+/// without a link is never taken in later (see `chain`).
+fn chain_new_rows(
+    tx: &rusqlite::Transaction,
+    rowids: &[i64],
+) -> Result<Option<ChainHead>, LedgerError> {
+    let (Some(&first), Some(&last)) = (rowids.first(), rowids.last()) else {
+        return Ok(None);
+    };
     let mut prev: String = tx
         .query_row(
             "SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY rowid DESC LIMIT 1",
@@ -158,26 +176,32 @@ fn chain_new_rows(tx: &rusqlite::Transaction) -> Result<(), LedgerError> {
         )
         .optional()?
         .unwrap_or_else(|| GENESIS.to_owned());
-    // INDEXED BY: without statistics the planner prefers walking the whole table in rowid
-    // order to the partial index plus a sort of one batch — a scan per append that made
-    // the writer slower with every event already stored (46 ms a batch at 300k events).
+    // The writer holds the database's write lock, so the range holds this transaction's
+    // rows only; they are still matched against `rowids` one by one.
     let rows = {
         let mut stmt = tx.prepare_cached(
-            "SELECT rowid, * FROM events INDEXED BY events_unchained WHERE hash IS NULL
-             ORDER BY rowid",
+            "SELECT rowid, * FROM events WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid",
         )?;
         let cols = Columns::of(&stmt);
-        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, cols.event(r)?)))?
+        stmt.query_map([first, last], |r| Ok((r.get::<_, i64>(0)?, cols.event(r)?)))?
             .collect::<Result<Vec<_>, _>>()?
     };
     let mut update =
         tx.prepare_cached("UPDATE events SET prev_hash = ?1, hash = ?2 WHERE rowid = ?3")?;
+    let mut head = None;
     for (rowid, event) in rows {
+        if rowids.binary_search(&rowid).is_err() {
+            continue;
+        }
         let hash = link(&prev, &event);
         update.execute(params![prev, hash, rowid])?;
-        prev = hash;
+        prev = hash.clone();
+        head = Some(ChainHead {
+            position: rowid,
+            hash,
+        });
     }
-    Ok(())
+    Ok(head)
 }
 
 /// Where each column of a statement's rows is, read once per statement: rusqlite finds a
@@ -204,6 +228,7 @@ impl Columns {
 
     fn chained(&self, r: &Row) -> rusqlite::Result<ChainedRow> {
         Ok(ChainedRow {
+            position: r.get(self.at("rowid")?)?,
             event: self.event(r)?,
             prev_hash: r.get(self.at("prev_hash")?)?,
             hash: r.get(self.at("hash")?)?,
@@ -212,8 +237,9 @@ impl Columns {
 }
 
 impl LedgerStore for SqliteStore {
-    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError> {
+    fn append(&mut self, events: &[Event]) -> Result<Option<ChainHead>, LedgerError> {
         let tx = self.conn.transaction()?;
+        let mut inserted = Vec::with_capacity(events.len());
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events (id, ts_ms, agent, team, kind, target, provider, model,
@@ -226,7 +252,7 @@ impl LedgerStore for SqliteStore {
             for e in events {
                 let extra = (!e.extra.is_empty())
                     .then(|| serde_json::Value::Object(e.extra.clone()).to_string());
-                stmt.execute(params![
+                let changed = stmt.execute(params![
                     e.id,
                     e.ts_ms as i64,
                     e.agent,
@@ -252,12 +278,16 @@ impl LedgerStore for SqliteStore {
                     e.run_id,
                     extra,
                 ])?;
+                // A repeated id is ignored: no row, nothing to chain.
+                if changed > 0 {
+                    inserted.push(tx.last_insert_rowid());
+                }
             }
         }
         tx.execute_batch(&ROLL_UP)?;
-        chain_new_rows(&tx)?;
+        let head = chain_new_rows(&tx, &inserted)?;
         tx.commit()?;
-        Ok(())
+        Ok(head)
     }
 
     fn chained_page(
@@ -265,15 +295,13 @@ impl LedgerStore for SqliteStore {
         after: i64,
         since_ms: u64,
         limit: u32,
-    ) -> Result<Vec<(i64, ChainedRow)>, LedgerError> {
+    ) -> Result<Vec<ChainedRow>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT rowid, * FROM events WHERE rowid > ?1 AND ts_ms >= ?2 ORDER BY rowid LIMIT ?3",
         )?;
         let cols = Columns::of(&stmt);
         let page = stmt
-            .query_map(params![after, since_ms as i64, limit], |r| {
-                Ok((r.get::<_, i64>(0)?, cols.chained(r)?))
-            })?
+            .query_map(params![after, since_ms as i64, limit], |r| cols.chained(r))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(page)
     }

@@ -1,14 +1,19 @@
+use super::writer::BATCH;
 use super::*;
 use airlock_core::{Kind, Outcome, Usage};
 
 mod backends;
+mod chain;
 mod postgres_only;
 mod tool_pins;
 mod usage;
+mod writer;
 
 use backends::TestDb;
+use chain::*;
 use tool_pins::*;
 use usage::*;
+use writer::*;
 
 /// Runs each test body once per backend, each against a fresh, empty ledger of its own:
 /// `ledger::tests::sqlite::NAME` and `ledger::tests::postgres::NAME`.
@@ -37,7 +42,12 @@ on_both_backends!(
     listings_filter_by_outcome_and_reason_and_page_by_keyset,
     events_a_binary_without_rollups_wrote_are_counted,
     an_agents_long_names_never_cost_the_batch,
+    worst_case_names_fit_every_index,
+    a_huge_run_id_never_costs_the_batch,
     the_hash_chain_names_the_first_altered_or_missing_event,
+    rows_whose_links_were_removed_are_never_chained_again,
+    a_fresh_ledger_with_a_checkpoint_is_intact_and_names_it,
+    deleting_the_last_rows_is_caught_by_the_checkpoint,
     keys_are_stored_as_digests,
     revocations_and_suspensions_persist,
     a_batch_keeps_the_first_of_repeated_ids_and_insertion_order,
@@ -252,49 +262,6 @@ async fn usage_tells_the_routes_of_llm_calls_apart(db: TestDb) {
     assert_eq!(GroupBy::parse("route"), Some(GroupBy::Route));
 }
 
-async fn the_hash_chain_names_the_first_altered_or_missing_event(db: TestDb) {
-    use super::chain::{AuditReport, Break};
-    let ledger = Ledger::open(db.url()).unwrap();
-    for batch in [["a", "b", "b"], ["c", "d", "e"]] {
-        for id in batch {
-            let e = event(id, 5_000, "bot", "m", Outcome::Served, 7);
-            ledger.reserve().await.unwrap().record(e);
-        }
-        ledger.flush().await.unwrap();
-    }
-    let intact = ledger.audit().await.unwrap();
-    assert_eq!(
-        intact,
-        AuditReport {
-            checked: 5,
-            unchained: 0,
-            broken: None
-        },
-        "a repeated id is skipped without breaking the chain"
-    );
-
-    db.tamper("UPDATE events SET cost_nanos = 0 WHERE id = 'c'");
-    let report = ledger.audit().await.unwrap();
-    assert_eq!(
-        report.broken,
-        Some(Break::Altered {
-            id: "c".into(),
-            position: 3
-        })
-    );
-    assert_eq!(report.checked, 2, "nothing after the break is vouched for");
-
-    db.tamper("UPDATE events SET cost_nanos = 7 WHERE id = 'c'; DELETE FROM events WHERE id = 'b'");
-    let report = ledger.audit().await.unwrap();
-    assert_eq!(
-        report.broken,
-        Some(Break::Missing {
-            before: "c".into(),
-            position: 2
-        })
-    );
-}
-
 async fn keys_are_stored_as_digests(db: TestDb) {
     let ledger = Ledger::open(db.url()).unwrap();
     let key = StoredKey {
@@ -403,117 +370,4 @@ fn unsupported_urls_are_named() {
         Ledger::open("mysql://x"),
         Err(LedgerError::UnsupportedUrl(_))
     ));
-}
-
-/// A store whose writes wait until the test lets them through.
-struct Gated {
-    open: std::sync::mpsc::Receiver<()>,
-    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl LedgerStore for Gated {
-    fn append(&mut self, events: &[Event]) -> Result<(), LedgerError> {
-        for _ in events {
-            self.open.recv().map_err(|_| LedgerError::Closed)?;
-        }
-        self.written
-            .fetch_add(events.len(), std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-    fn events(&mut self, _: &EventQuery) -> Result<Vec<Event>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn usage(&mut self, _: &UsageQuery) -> Result<Vec<UsageRow>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn chained_page(
-        &mut self,
-        _: i64,
-        _: u64,
-        _: u32,
-    ) -> Result<Vec<(i64, super::chain::ChainedRow)>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn keys(&mut self) -> Result<Vec<StoredKey>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn insert_key(&mut self, _: &StoredKey) -> Result<(), LedgerError> {
-        Ok(())
-    }
-    fn revoke_key(&mut self, _: &str, _: u64) -> Result<bool, LedgerError> {
-        Ok(false)
-    }
-    fn suspensions(&mut self) -> Result<Vec<Suspension>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn set_suspension(&mut self, _: &str, _: Option<&Suspension>) -> Result<(), LedgerError> {
-        Ok(())
-    }
-    fn record_alert(&mut self, _: &AlertRecord) -> Result<(), LedgerError> {
-        Ok(())
-    }
-    fn alerts(&mut self, _: u32) -> Result<Vec<AlertRecord>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn observe_tools(
-        &mut self,
-        _: &str,
-        _: &[SeenTool],
-        _: u64,
-        _: bool,
-    ) -> Result<Vec<ToolPin>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn tool_pins(&mut self) -> Result<Vec<ToolPin>, LedgerError> {
-        Ok(Vec::new())
-    }
-    fn approve_tool(&mut self, _: &str, _: &str, _: u64) -> Result<Option<ToolPin>, LedgerError> {
-        Ok(None)
-    }
-}
-
-#[tokio::test]
-async fn a_full_queue_holds_new_calls_back_instead_of_dropping_events() {
-    let (open, gate) = std::sync::mpsc::channel();
-    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let writer = Gated {
-        open: gate,
-        written: written.clone(),
-    };
-    let (_, reader_gate) = std::sync::mpsc::channel();
-    let reader = Gated {
-        open: reader_gate,
-        written: Default::default(),
-    };
-    let ledger = Ledger::with_capacity(Box::new(writer), Box::new(reader), 2);
-
-    // The stuck writer takes what it can into its batch; then the queue fills up and
-    // the next call has to wait for room.
-    let mut recorded = 0;
-    let waiting = loop {
-        assert!(recorded < 20, "the queue never filled up");
-        let ledger = ledger.clone();
-        let id = recorded.to_string();
-        let reserve = tokio::spawn(async move {
-            ledger
-                .reserve()
-                .await
-                .map(|slot| slot.record(event(&id, 1, "a", "m", Outcome::Served, 0)))
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-        recorded += 1;
-        if !reserve.is_finished() {
-            break reserve;
-        }
-    };
-    for _ in 0..recorded {
-        open.send(()).unwrap();
-    }
-    waiting.await.unwrap().unwrap();
-    ledger.flush().await.unwrap();
-    assert_eq!(
-        written.load(std::sync::atomic::Ordering::SeqCst),
-        recorded,
-        "nothing was dropped"
-    );
 }

@@ -73,6 +73,16 @@ impl TestDb {
         }
     }
 
+    /// A checkpoint file of this test's own, removed with it.
+    pub fn checkpoint(&self) -> std::path::PathBuf {
+        match self {
+            TestDb::Sqlite { dir, .. } => dir.join("ledger.checkpoint"),
+            TestDb::Postgres { schema, .. } => {
+                std::env::temp_dir().join(format!("{schema}.checkpoint"))
+            }
+        }
+    }
+
     /// Runs `sql` on the ledger's database behind its back, as someone editing it would.
     pub fn tamper(&self, sql: &str) {
         match self {
@@ -114,6 +124,8 @@ impl Drop for TestDb {
             }
             // Not `admin`, which panics: this may run while a failed test unwinds.
             TestDb::Postgres { schema, .. } => off_runtime(|| {
+                let _ =
+                    std::fs::remove_file(std::env::temp_dir().join(format!("{schema}.checkpoint")));
                 if let Ok(mut c) = ::postgres::Client::connect(&server(), ::postgres::NoTls) {
                     let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
                 }

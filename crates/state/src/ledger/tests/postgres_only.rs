@@ -110,3 +110,62 @@ fn replicas_observing_tools_at_once_do_not_fail() {
     let pins = PostgresStore::open(db.url()).unwrap().tool_pins().unwrap();
     assert_eq!(pins.len(), ROUNDS + 4 + 1, "each tool pinned once");
 }
+
+#[test]
+fn a_row_postgresql_refuses_is_stored_degraded_and_the_batch_written() {
+    // Straight to the writer, past the bounds `EventSlot::record` applies: the row
+    // PostgreSQL refuses ("index row requires 12112 bytes") must cost only itself.
+    use super::super::queue::{Command, Queue};
+    use super::super::writer::{FLUSH_PATIENCE, Writer};
+    let db = TestDb::postgres();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..100 {
+        let mut e = event(
+            &format!("e{i:03}"),
+            1_000 + i,
+            "bot",
+            "m",
+            Outcome::Served,
+            1,
+        );
+        if i == 50 {
+            e.run_id = Some(super::writer::wide_noise(50, 12 * 1024));
+        }
+        let event = Box::new(e);
+        tx.send(Command::Append {
+            event,
+            committed: None,
+        })
+        .unwrap();
+    }
+    drop(tx);
+    let writer = Writer {
+        store: Box::new(PostgresStore::open(db.url()).unwrap()),
+        rx,
+        queue: std::sync::Arc::new(Queue::new(1000)),
+        checkpoint: None,
+        spill: std::env::temp_dir().join("unused.unwritten.jsonl"),
+        flush_patience: FLUSH_PATIENCE,
+        backlog: Default::default(),
+    };
+    // Returns once the channel is empty and closed.
+    writer.run();
+
+    let mut store = PostgresStore::open(db.url()).unwrap();
+    let all = store
+        .events(&EventQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 100, "every event of the batch");
+    let degraded = all.iter().find(|e| e.id == "e050").unwrap();
+    let error = degraded.extra["ledger_error"].as_str().unwrap();
+    assert!(error.contains("index row"), "{error}");
+    assert!(degraded.run_id.as_ref().unwrap().len() <= 64);
+    let mut verifier = super::super::chain::Verifier::new(vec![]);
+    for row in store.chained_page(0, 0, 1000).unwrap() {
+        assert!(verifier.check(&row), "chained like the rest");
+    }
+    assert_eq!(verifier.finish().checked, 100);
+}

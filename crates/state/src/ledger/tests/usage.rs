@@ -244,7 +244,7 @@ pub(super) async fn an_agents_long_names_never_cost_the_batch(db: TestDb) {
         kept.target.as_deref().unwrap(),
         &kept.operation,
     ] {
-        assert_eq!(name.chars().count(), MAX_NAME_CHARS + 1);
+        assert!(name.len() <= MAX_NAME_BYTES, "{} bytes", name.len());
         assert!(name.ends_with('…'));
     }
 }
