@@ -30,7 +30,10 @@ pub struct Commits(Arc<Mutex<Vec<Commit>>>);
 
 impl Commits {
     /// Runs `handler` with `commits` as the request's (none: durability is off).
-    pub fn scope<F: Future>(commits: Option<Commits>, handler: F) -> impl Future<Output = F::Output> {
+    pub fn scope<F: Future>(
+        commits: Option<Commits>,
+        handler: F,
+    ) -> impl Future<Output = F::Output> {
         CURRENT.scope(commits, handler)
     }
 
@@ -85,6 +88,10 @@ mod tests {
         done.send(()).unwrap();
         assert!(commits.poll_all(&mut cx).is_ready());
         // Off: nothing to wait for.
-        assert!(Commits::scope(None, async { Commits::current() }).await.is_none());
+        assert!(
+            Commits::scope(None, async { Commits::current() })
+                .await
+                .is_none()
+        );
     }
 }

@@ -305,7 +305,9 @@ impl Gateway {
         match (slot, commits) {
             (Some(slot), Some(commits)) => commits.add(slot.record_committed(event)),
             (Some(slot), None) => slot.record(event),
-            (None, _) => tracing::error!(id = %event.id, "the ledger is closed; event not recorded"),
+            (None, _) => {
+                tracing::error!(id = %event.id, "the ledger is closed; event not recorded")
+            }
         }
     }
 

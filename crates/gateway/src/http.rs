@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 
@@ -159,6 +159,15 @@ pub async fn read_body(
         1 => chunks.pop().unwrap_or_default(),
         _ => chunks.concat().into(),
     })
+}
+
+/// Answers a refused request without waiting on its body, except on HTTP/1.1 where what
+/// arrives of it at once is read and dropped (see [`peek`]); HTTP/2 resets the stream
+/// cleanly on its own.
+pub async fn drain_refused(req: Request<Incoming>) {
+    if req.version() < http::Version::HTTP_2 {
+        let _ = peek(req.into_body()).await;
+    }
 }
 
 /// How much of a refused request's body is read, and for how long, before it is answered.

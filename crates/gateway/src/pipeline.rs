@@ -22,11 +22,11 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::controls;
+use crate::durable::Commits;
 use crate::gateway::{Gateway, Runtime};
 use crate::http::{BodyLimits, ReadError, unread};
 use crate::identity::presented_key;
 use crate::in_flight::AgentPermit;
-use crate::durable::Commits;
 use crate::traces::{CallSpan, UpstreamContext};
 use crate::unwind;
 
@@ -356,7 +356,6 @@ impl Drop for CallGuard {
         }
     }
 }
-
 
 /// Stage 3 for model calls: may this agent use this model name?
 pub fn decide_model(agent: &Agent, model: &str) -> Result<(), Denial> {

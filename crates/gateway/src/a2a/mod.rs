@@ -27,7 +27,7 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{
-    Body, BodyLimits, ReadError, content_length, full, json_response, peek, read_body,
+    Body, BodyLimits, ReadError, content_length, drain_refused, full, json_response, read_body,
 };
 use crate::identity::presented_key;
 use crate::in_flight::AgentPermit;
@@ -61,7 +61,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     let agent = presented_key(req.headers()).and_then(|k| runtime.keys.identify(k));
     let Some(agent) = agent else {
         let res = unauthorized(gateway, &remote, is_card, req.headers()).await;
-        let _ = peek(req.into_body()).await;
+        drain_refused(req).await;
         return res;
     };
     // A suspended agent, or one with too many calls open, is refused before its message

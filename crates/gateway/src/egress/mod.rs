@@ -32,7 +32,7 @@ use tokio::net::TcpStream;
 
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
-use crate::http::{Body, full, peek};
+use crate::http::{Body, drain_refused, full};
 use crate::identity::proxy_key;
 use crate::pipeline::{CallGuard, Ending};
 use crate::upstream::EGRESS_CONNECT_TIMEOUT;
@@ -86,7 +86,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         Err(d) => {
             guard.finish(Ending::denied(&d));
             let res = refusal(&d);
-            let _ = peek(req.into_body()).await;
+            drain_refused(req).await;
             return res;
         }
     };

@@ -27,7 +27,9 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 pub use crate::egress::Interception;
 use crate::gateway::Gateway;
-use crate::http::{Body, BodyLimits, content_length, content_type, json_response, peek, read_body};
+use crate::http::{
+    Body, BodyLimits, content_length, content_type, drain_refused, json_response, read_body,
+};
 use crate::pipeline::{CallGuard, Ending, decide_model};
 use crate::upstream::is_forwardable_response_header;
 use classify::{Api, LlmRequest};
@@ -124,7 +126,7 @@ async fn serve(
     let agent = match identified {
         Ok(agent) => agent,
         Err(d) => {
-            let _ = peek(body).await;
+            drain_refused(Request::from_parts(parts, body)).await;
             return Err(d);
         }
     };

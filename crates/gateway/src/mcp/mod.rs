@@ -29,7 +29,8 @@ use crate::content;
 use crate::controls::{self, Estimate, Needs};
 use crate::gateway::Gateway;
 use crate::http::{
-    Body, BodyLimits, ReadError, content_length, full, json_response, peek, read_body, sse_response,
+    Body, BodyLimits, ReadError, content_length, drain_refused, full, json_response, read_body,
+    sse_response,
 };
 use crate::identity::presented_key;
 use crate::in_flight::AgentPermit;
@@ -74,7 +75,7 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     let Some(agent) = agent else {
         let guard = CallGuard::open(gateway.clone(), Kind::Mcp, "mcp", req.headers()).await;
         let res = jsonrpc::unauthorized(guard, req.headers());
-        let _ = peek(req.into_body()).await;
+        drain_refused(req).await;
         return res;
     };
     // A suspended agent, or one with too many calls open, is refused before its message
