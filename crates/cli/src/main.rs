@@ -106,11 +106,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain; name the first altered or missing event (exit 1), or say it is
+    /// Walk the hash chain and check it against the checkpoints; name the first altered,
+    /// unlinked or missing event, or the rows deleted from the end (exit 1), or say it is
     /// intact.
     Verify {
         #[arg(long, env = "AIRLOCK_CONFIG")]
         config: Option<PathBuf>,
+        /// Check that the chain reaches every checkpoint in this file (repeatable; default:
+        /// `state.checkpoint` if the file exists). Rows deleted from the ledger's end show
+        /// only this way.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -241,9 +247,11 @@ fn main() -> ExitCode {
             json,
         ),
         Command::Audit { command } => match command {
-            AuditCommand::Verify { config, json } => {
-                commands::audit::verify(config.as_deref(), json)
-            }
+            AuditCommand::Verify {
+                config,
+                checkpoints,
+                json,
+            } => commands::audit::verify(config.as_deref(), checkpoints, json),
             AuditCommand::Export {
                 config,
                 since,

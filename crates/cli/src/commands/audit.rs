@@ -1,13 +1,17 @@
 //! `airlock audit verify` walks the ledger's hash chain and names the first event that was
-//! altered, or the place where one is missing; `airlock audit export` writes the events
+//! altered, unlinked, or the place where one is missing, and checks that the chain reaches
+//! every checkpoint (rows deleted from the end); `airlock audit export` writes the events
 //! with their links for a SIEM. Both read the configured ledger directly.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
 
+use airlock_core::Config;
 use airlock_state::LedgerError;
-use airlock_state::ledger::chain::{Break, ChainedRow};
+use airlock_state::ledger::chain::{AuditReport, Break, ChainedRow};
+use airlock_state::ledger::checkpoint;
 use anyhow::Context;
 use serde_json::Value;
 
@@ -92,37 +96,162 @@ fn write_rows(rows: &[ChainedRow], format: ExportFormat) -> Result<(), LedgerErr
     Ok(())
 }
 
-pub fn verify(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+/// What `verify` says when no checkpoint file is there to check against.
+pub const NO_CHECKPOINT: &str = "truncation not detectable: no checkpoint";
+
+pub fn verify(
+    config: Option<&Path>,
+    checkpoints: Vec<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;
+    let files = checkpoint_files(&config, checkpoints);
+    let mut marks = Vec::new();
+    for file in &files {
+        marks.extend(checkpoint::read(file)?);
+    }
     let report = on_ledger(&config, |ledger| async move {
-        ledger.audit().await.context("reading the ledger failed")
+        ledger
+            .audit(marks)
+            .await
+            .context("reading the ledger failed")
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        match &report.broken {
-            None => println!(
-                "the ledger's hash chain is intact: {} events verified{}",
-                report.checked,
-                if report.unchained > 0 {
-                    format!(", {} not chained yet", report.unchained)
-                } else {
-                    String::new()
-                }
-            ),
-            Some(Break::Altered { id, position }) => println!(
-                "event {id} (#{position} in the ledger) was altered: its content no longer matches its hash; {} events before it verified",
-                report.checked
-            ),
-            Some(Break::Missing { before, position }) => println!(
-                "an event is missing (or rows were reordered) before event {before} (#{position}): its link does not match the event before it; {} events before it verified",
-                report.checked
-            ),
-        }
+        println!("{}", describe(&report));
     }
     Ok(if report.broken.is_some() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The files named on the command line, or else the configured one if it is there (a
+/// fresh ledger has none yet; one named on the command line must exist).
+fn checkpoint_files(config: &Config, given: Vec<PathBuf>) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given;
+    }
+    config
+        .state
+        .checkpoint
+        .iter()
+        .filter(|path| path.exists())
+        .cloned()
+        .collect()
+}
+
+fn when(ts_ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ts_ms)).to_string()
+}
+
+/// The report for a person: the chain's verdict, then what each checkpoint showed.
+pub fn describe(report: &AuditReport) -> String {
+    let checked = report.checked;
+    let mut lines = vec![match &report.broken {
+        None | Some(Break::Truncated { .. } | Break::Diverged { .. }) => format!(
+            "the ledger's hash chain is intact: {checked} events verified{}",
+            if report.unchained > 0 {
+                format!(", {} written before the chain existed", report.unchained)
+            } else {
+                String::new()
+            }
+        ),
+        Some(Break::Altered { id, position }) => format!(
+            "event {id} (#{position} in the ledger) was altered: its content no longer matches its hash; {checked} events before it verified"
+        ),
+        Some(Break::Missing { before, position }) => format!(
+            "an event is missing (or rows were reordered) before event {before} (#{position}): its link does not match the event before it; {checked} events before it verified"
+        ),
+        Some(Break::Unchained { id, position }) => format!(
+            "event {id} (#{position} in the ledger) has no link after linked events: its hash was removed, so its content is not vouched for; {checked} events before it verified"
+        ),
+    }];
+    match &report.broken {
+        Some(Break::Truncated {
+            seq,
+            ts_ms,
+            checkpoint,
+            line,
+            last_seq,
+        }) => lines.push(format!(
+            "the ledger ends before checkpoint seq {seq} written at {} ({checkpoint}, line {line}): rows were deleted from its end; its last row is {}",
+            when(*ts_ms),
+            last_seq.map_or("none".to_string(), |last| format!("seq {last}")),
+        )),
+        Some(Break::Diverged {
+            seq,
+            ts_ms,
+            checkpoint,
+            line,
+        }) => lines.push(format!(
+            "the row at seq {seq} is not the one checkpoint {checkpoint} (line {line}) saw there at {}: it was deleted or replaced",
+            when(*ts_ms)
+        )),
+        _ => {}
+    }
+    if report.checkpoints.is_empty() {
+        lines.push(NO_CHECKPOINT.to_string());
+    }
+    for used in &report.checkpoints {
+        lines.push(match &used.latest {
+            Some(latest) => format!(
+                "checked against checkpoint {}: {} checkpoints; the latest reached, seq {} (line {}), written at {}",
+                used.file,
+                used.checkpoints,
+                latest.seq,
+                latest.line,
+                when(latest.ts_ms)
+            ),
+            None => format!(
+                "checked against checkpoint {}: {} checkpoints, none reached",
+                used.file, used.checkpoints
+            ),
+        });
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_state::ledger::checkpoint::{CheckpointUse, MarkSeen};
+
+    #[test]
+    fn verify_names_the_checkpoint_or_says_there_is_none() {
+        let mut report = AuditReport {
+            checked: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            describe(&report),
+            format!("the ledger's hash chain is intact: 3 events verified\n{NO_CHECKPOINT}")
+        );
+        report.checkpoints.push(CheckpointUse {
+            file: "/l/airlock.db.checkpoint".into(),
+            checkpoints: 2,
+            latest: Some(MarkSeen {
+                seq: 3,
+                ts_ms: 0,
+                line: 2,
+            }),
+        });
+        let intact = describe(&report);
+        assert!(
+            intact.ends_with("checked against checkpoint /l/airlock.db.checkpoint: 2 checkpoints; the latest reached, seq 3 (line 2), written at 1970-01-01T00:00:00.000Z"),
+            "{intact}"
+        );
+        report.broken = Some(Break::Truncated {
+            seq: 5,
+            ts_ms: 1_000,
+            checkpoint: "/l/airlock.db.checkpoint".into(),
+            line: 3,
+            last_seq: Some(3),
+        });
+        assert!(describe(&report).contains(
+            "the ledger ends before checkpoint seq 5 written at 1970-01-01T00:00:01.000Z (/l/airlock.db.checkpoint, line 3)"
+        ));
+    }
 }

@@ -7,7 +7,7 @@ use airlock_core::config::DEFAULT_AGENT;
 use airlock_core::config::redact_url;
 use airlock_core::keys::KeyDigest;
 use airlock_gateway::{Gateway, new_key, start};
-use airlock_state::{Counters, Ledger, StoredKey};
+use airlock_state::{Counters, Ledger, LedgerFiles, StoredKey};
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -31,7 +31,8 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let ledger = Ledger::open(&config.state.ledger).with_context(|| format!("cannot open the ledger {}", redact_url(&config.state.ledger)))?;
+        let files = LedgerFiles { checkpoint: config.state.checkpoint.clone(), spill: None };
+        let ledger = Ledger::open_with(&config.state.ledger, files).with_context(|| format!("cannot open the ledger {}", redact_url(&config.state.ledger)))?;
         let mut stored = ledger.keys().await?;
         let builtin = config_path.is_none();
         let first_key = if builtin && !stored.iter().any(|k| k.agent == DEFAULT_AGENT && k.revoked_ms.is_none()) {
