@@ -68,6 +68,7 @@ pub struct Metrics {
     overhead: Family<ModelLabels, Histogram, fn() -> Histogram>,
     counters_failures: Counter,
     findings: Family<FindingLabels, Counter>,
+    ledger_degraded: Counter,
 }
 
 impl Default for Metrics {
@@ -84,6 +85,7 @@ impl Default for Metrics {
             Family::new_with_constructor(seconds_histogram);
         let counters_failures = Counter::default();
         let findings = Family::default();
+        let ledger_degraded = Counter::default();
 
         let mut registry = Registry::default();
         registry.register(
@@ -131,6 +133,11 @@ impl Default for Metrics {
             "What the content guards found (DLP detectors, injection rules) and the action taken",
             findings.clone(),
         );
+        registry.register(
+            "airlock_ledger_degraded_events",
+            "Events the ledger refused as written and stored in a degraded form (see the log)",
+            ledger_degraded.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -142,6 +149,7 @@ impl Default for Metrics {
             overhead,
             counters_failures,
             findings,
+            ledger_degraded,
         }
     }
 }
@@ -277,7 +285,11 @@ impl Metrics {
         self.counters_failures.inc();
     }
 
-    pub fn render(&self) -> String {
+    /// The exposition; `ledger_degraded` is the ledger's own count so far.
+    pub fn render(&self, ledger_degraded: u64) -> String {
+        let seen = self.ledger_degraded.get();
+        self.ledger_degraded
+            .inc_by(ledger_degraded.saturating_sub(seen));
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -361,7 +373,7 @@ pricing:
             many.observe(&asking_for(&format!("gpt-4o-{i}")), None, &config);
         }
         many.observe(&asking_for("made-up-0"), None, &config);
-        let (one, many) = (one.render(), many.render());
+        let (one, many) = (one.render(0), many.render(0));
         assert!(many.contains("model=\"other\""), "{many}");
         assert!(!many.contains("made-up"), "{many}");
         // `other` and the one table entry, `gpt-4o`, as after one name of each.
@@ -428,7 +440,7 @@ pricing:
             &config,
         );
         metrics.counters_failure();
-        let text = metrics.render();
+        let text = metrics.render(0);
         let queried = queried();
         assert!(queried.len() >= 13, "{queried:?}");
         for (name, labels) in queried {

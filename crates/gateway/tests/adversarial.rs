@@ -15,7 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
-use support::{ADMIN, Harness, KEY, boot, boot_with_queue, json_body, read_json};
+use support::{ADMIN, Harness, KEY, Options, boot, boot_with, json_body, read_json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -91,9 +91,13 @@ fn held_request(h: &Harness) -> http::Request<Never> {
 async fn streams_held_open_by_one_agent_never_stall_another() {
     // A small ledger queue: before calls took their ledger place only once admitted, 200
     // held streams filled it and every other call waited for a body that never came.
-    let h = boot_with_queue(
+    let options = Options {
+        queue: Some(32),
+        ..Options::default()
+    };
+    let h = boot_with(
         &victim("limits: { max_concurrent_per_agent: 100 }\n"),
-        Some(32),
+        options,
     )
     .await;
     let mut refused = Vec::new();

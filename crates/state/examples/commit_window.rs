@@ -14,7 +14,10 @@ const BATCH: usize = 512;
 const ROUNDS: usize = 40;
 
 fn call(i: usize) -> Event {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     Event {
         id: format!("c{i:09}"),
         ts_ms: now,
@@ -84,7 +87,10 @@ async fn main() {
         }
     });
     let (commits, mut next) = commits.await.unwrap();
-    println!("SQLite, a {BATCH}-event batch committed in: {}", summary(commits));
+    println!(
+        "SQLite, a {BATCH}-event batch committed in: {}",
+        summary(commits)
+    );
 
     // Through the writer: from record to commit.
     let ledger = Ledger::open(&format!("sqlite://{}", path.display())).unwrap();
@@ -107,6 +113,9 @@ async fn main() {
         burst.push(start.elapsed());
     }
     println!("record to commit, one event alone: {}", summary(alone));
-    println!("record to commit, last of a {BATCH}-event burst: {}", summary(burst));
+    println!(
+        "record to commit, last of a {BATCH}-event burst: {}",
+        summary(burst)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

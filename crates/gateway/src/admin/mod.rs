@@ -31,7 +31,10 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => return text_response(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
-            let mut res = text_response(StatusCode::OK, gateway.metrics.render());
+            let mut res = text_response(
+                StatusCode::OK,
+                gateway.metrics.render(gateway.ledger.degraded_events()),
+            );
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(

@@ -48,16 +48,26 @@ fn temp_dir() -> TempDir {
 /// Starts the mock and a gateway whose config is `extra` appended to a base that routes
 /// `gpt-4o-mini` and `claude` to the mock and gives agent `bot` the key [`KEY`].
 pub async fn boot(extra: &str) -> Harness {
-    boot_with_queue(extra, None).await
+    boot_with(extra, Options::default()).await
 }
 
-/// [`boot`] with a ledger queue of `queue` events (the default when `None`).
-pub async fn boot_with_queue(extra: &str, queue: Option<usize>) -> Harness {
+/// What [`boot_with`] changes in the base setup.
+#[derive(Default)]
+pub struct Options {
+    /// The ledger's queue, in events (its default when `None`).
+    pub queue: Option<usize>,
+    /// `state.durable`.
+    pub durable: bool,
+}
+
+/// [`boot`] with `options`.
+pub async fn boot_with(extra: &str, options: Options) -> Harness {
+    let queue = options.queue;
     let mock = Mock::start().await;
     let dir = temp_dir();
     let yaml = format!(
         "listen: {{ gateway: 127.0.0.1:0, admin: 127.0.0.1:0, egress: 127.0.0.1:0 }}
-state: {{ ledger: sqlite://{db} }}
+state: {{ ledger: sqlite://{db}, durable: {durable} }}
 providers:
   mock: {{ kind: openai, base_url: http://{addr}/v1, api_key: sk-upstream }}
   ant: {{ kind: anthropic, base_url: http://{addr}, api_key: sk-ant-upstream }}
@@ -68,6 +78,7 @@ agents:
     keys: [\"{digest}\"]
 {extra}",
         db = dir.0.join("ledger.db").display(),
+        durable = options.durable,
         addr = mock.addr,
         digest = KeyDigest::of(KEY),
     );
