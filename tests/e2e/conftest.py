@@ -4,6 +4,7 @@ per test that asks for one."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -76,3 +77,22 @@ def gateway(make_gateway: Callable[..., Gateway]) -> Gateway:
 def tag() -> str:
     """A unique value for the `x-e2e-tag` header, to find this test's requests at the mock."""
     return uuid.uuid4().hex
+
+
+@pytest.fixture
+def postgres_ledger():
+    """A fresh PostgreSQL database for one test (the server .ci/run starts)."""
+    name = f"airlock_e2e_{uuid.uuid4().hex[:12]}"
+    base = ["-h", "127.0.0.1", "-U", "postgres"]
+    subprocess.run(["createdb", *base, name], check=True, capture_output=True, timeout=30)
+    yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    subprocess.run(["dropdb", *base, "--force", name], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def private_postgres():
+    """A throwaway PostgreSQL cluster of this test's own, from the installed binaries, that
+    the test may stop and start (`.stop()`, `.start()`); `.url` is its database."""
+    cluster = support.PrivateCluster()
+    yield cluster
+    cluster.remove()

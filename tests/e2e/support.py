@@ -433,3 +433,51 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster made with `initdb` in a temp dir, listening on a free loopback
+    port, trusting local logins: a ledger a test can take down and bring back. As root
+    (CI), the server runs as the `postgres` user, as PostgreSQL requires."""
+
+    def __init__(self):
+        import glob
+        import pwd
+        import shutil
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+        if not bins:
+            raise RuntimeError("no PostgreSQL binaries under /usr/lib/postgresql (apt-get install postgresql)")
+        self.bin = Path(bins[-1])
+        # Not the test's tmp dir: the server's user must be able to enter it.
+        self.dir = Path(tempfile.mkdtemp(prefix="airlock-pg-"))
+        os.chmod(self.dir, 0o755)
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self._shutil = shutil
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.start()
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "ledger")
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/ledger"
+
+    def _run(self, *argv: str) -> None:
+        subprocess.run([*self.as_user, *argv], check=True, capture_output=True, timeout=60, cwd=self.dir)
+
+    def start(self) -> None:
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-o", opts, "-w", "start")
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60, cwd=self.dir)
+        self._shutil.rmtree(self.dir, ignore_errors=True)
+

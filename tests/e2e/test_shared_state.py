@@ -171,18 +171,6 @@ def test_redis_down_fails_open_when_configured(make_gateway, redis_server):
     assert "counters unavailable" in gateway.log_text()
 
 
-@pytest.fixture
-def postgres_ledger():
-    """A fresh PostgreSQL database for one test (the server .ci/run starts)."""
-    import uuid
-
-    name = f"airlock_e2e_{uuid.uuid4().hex[:12]}"
-    base = ["-h", "127.0.0.1", "-U", "postgres"]
-    subprocess.run(["createdb", *base, name], check=True, capture_output=True, timeout=30)
-    yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    subprocess.run(["dropdb", *base, "--force", name], capture_output=True, timeout=30)
-
-
 def test_two_replicas_sharing_redis_and_postgres_never_overshoot(make_gateway, redis_server, postgres_ledger):
     a = make_gateway(budgeted("0.001", redis_server.url, ledger=postgres_ledger), subdir="a")
     b = make_gateway(budgeted("0.001", redis_server.url, ledger=postgres_ledger), subdir="b")

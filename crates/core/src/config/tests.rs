@@ -67,7 +67,11 @@ fn missing_env_names_variable_and_line() {
     )
     .unwrap_err();
     assert!(err.message.contains("OPENAI_API_KEY"), "{err}");
-    assert_eq!(err.line, Some(34));
+    let line = include_str!("../../../../examples/airlock.example.yaml")
+        .lines()
+        .position(|l| l.contains("${OPENAI_API_KEY}"))
+        .map(|i| i + 1);
+    assert_eq!(err.line, line);
 }
 
 #[test]
