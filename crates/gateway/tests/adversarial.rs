@@ -464,3 +464,26 @@ async fn an_open_tunnel_closes_when_its_key_is_revoked_or_its_agent_suspended() 
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn one_connection_opens_no_more_streams_than_h2_max_streams() {
+    let h = boot("limits: { h2_max_streams: 4 }\n").await;
+    let mut send = h2(&h).await;
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        // The client may wait for a stream the server does not grant.
+        if tokio::time::timeout(Duration::from_millis(200), send.ready())
+            .await
+            .is_err()
+        {
+            break;
+        }
+        held.push(tokio::spawn(send.send_request(held_request(&h))));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let agent = admin(&h, http::Method::GET, "/api/agents/bot", json!(null)).await;
+    assert_eq!(agent["in_flight"], 4, "{agent}");
+    for task in held {
+        task.abort();
+    }
+}
