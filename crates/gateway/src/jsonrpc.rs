@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use airlock_core::config::Agent;
 use airlock_core::{Denial, Kind, Reason};
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
 use crate::gateway::Gateway;
 use crate::http::{Body, BodyLimits, ReadError, json_response, peek, unread};
+use crate::in_flight::AgentPermit;
 use crate::pipeline::{CallGuard, Ending};
 
 pub const PARSE_ERROR: i64 = -32700;
@@ -137,17 +138,21 @@ pub fn with_reason(mut res: Response<Body>, reason: Reason) -> Response<Body> {
     res
 }
 
-/// A message of `agent` refused before its body was read (it is suspended, or has too
-/// many calls in flight): recorded, and answered as a JSON-RPC error with the message's id
-/// when what arrived of it at once holds it (see [`peek`]).
-pub async fn refuse_unread(
-    gateway: Arc<Gateway>,
+/// Lets a message of `agent` in ([`Gateway::enter`]: not suspended, under its cap of calls
+/// in flight), or answers it before its body is read: recorded, as a JSON-RPC error with
+/// the message's id when what arrived of it at once holds it (see [`peek`]).
+pub async fn enter(
+    gateway: &Arc<Gateway>,
     kind: Kind,
-    agent: Arc<Agent>,
-    headers: &HeaderMap,
-    body: Incoming,
-    d: &Denial,
-) -> Response<Body> {
+    agent: &Arc<Agent>,
+    req: Request<Incoming>,
+) -> Result<(AgentPermit, Request<Incoming>), Response<Body>> {
+    let cap = gateway.runtime().config.limits.max_concurrent_per_agent;
+    let d = match gateway.enter(agent, cap) {
+        Ok(permit) => return Ok((permit, req)),
+        Err(d) => d,
+    };
+    let (parts, body) = req.into_parts();
     let message = peek(body)
         .await
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
@@ -156,13 +161,13 @@ pub async fn refuse_unread(
         .as_ref()
         .and_then(|m| m["method"].as_str())
         .unwrap_or(kind.as_str());
-    let mut guard = CallGuard::open(gateway, kind, method, headers).await;
-    guard.call().agent = Some(agent);
+    let mut guard = CallGuard::open(gateway.clone(), kind, method, &parts.headers).await;
+    guard.call().agent = Some(agent.clone());
     guard.finish(Ending {
         status: 200,
-        ..Ending::denied(d)
+        ..Ending::denied(&d)
     });
-    refusal(StatusCode::OK, id.as_ref(), d)
+    Err(refusal(StatusCode::OK, id.as_ref(), &d))
 }
 
 /// A message that could not be read whole (too large, or stalled), as a JSON-RPC error.

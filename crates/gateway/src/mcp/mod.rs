@@ -80,13 +80,9 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     };
     // A suspended agent, or one with too many calls open, is refused before its message
     // is read.
-    let permit = match gateway.enter(&agent, config.limits.max_concurrent_per_agent) {
-        Ok(p) => p,
-        Err(d) => {
-            let (parts, body) = req.into_parts();
-            return jsonrpc::refuse_unread(gateway, Kind::Mcp, agent, &parts.headers, body, &d)
-                .await;
-        }
+    let (permit, req) = match jsonrpc::enter(&gateway, Kind::Mcp, &agent, req).await {
+        Ok(entered) => entered,
+        Err(refused) => return refused,
     };
     let session_id = req
         .headers()
