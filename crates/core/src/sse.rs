@@ -10,10 +10,17 @@ use serde::de::IgnoredAny;
 use crate::usage::{Dialect, Usage, UsageReport};
 
 /// Splits a byte stream into complete SSE events (each including its blank-line end).
+/// An event still arriving past [`MAX_HELD`] bytes is passed on in pieces instead.
 #[derive(Default)]
 pub struct SseFramer {
     partial: BytesMut,
 }
+
+/// The most of one event the framer holds. A peer (a provider, an MCP server, a remote
+/// agent) that never ends an event must not grow the gateway's memory without bound: past
+/// this, what arrived is passed on as a piece (not a whole event, so readers find nothing
+/// in it) and framing resumes at the event's end.
+pub const MAX_HELD: usize = 16 << 20;
 
 impl SseFramer {
     /// Feeds one chunk; returns the events it completes, in order. Zero-copy when the
@@ -26,6 +33,7 @@ impl SseFramer {
                 out.push(rest.split_to(end));
             }
             self.partial.extend_from_slice(&rest);
+            self.spill(&mut out);
             return out;
         }
         // The held bytes hold no terminator, so one can only end in the new bytes and start
@@ -37,7 +45,17 @@ impl SseFramer {
             out.push(self.partial.split_to(from + end).freeze());
             from = 0;
         }
+        self.spill(&mut out);
         out
+    }
+
+    /// Passes on all but the last 3 bytes (which may begin the terminator) of an event held
+    /// past [`MAX_HELD`].
+    fn spill(&mut self, out: &mut Vec<Bytes>) {
+        if self.partial.len() > MAX_HELD {
+            let piece = self.partial.len() - 3;
+            out.push(self.partial.split_to(piece).freeze());
+        }
     }
 
     /// What is left when the stream ends without a final blank line.
@@ -192,6 +210,25 @@ mod fuzz;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_that_never_ends_is_passed_on_in_pieces_not_held() {
+        let mut framer = SseFramer::default();
+        let chunk = Bytes::from(vec![b'x'; 1 << 20]);
+        let mut passed = 0;
+        for _ in 0..20 {
+            passed += framer.push(chunk.clone()).iter().map(Bytes::len).sum::<usize>();
+            assert!(framer.partial.len() <= MAX_HELD, "held {}", framer.partial.len());
+        }
+        assert!(passed > 0);
+        // The event ends; framing goes on with the next one.
+        let tail = Bytes::from_static(b"\n\ndata: next\n\n");
+        let out = framer.push(tail.clone());
+        assert_eq!(out.last().map(|e| &e[..]), Some(&b"data: next\n\n"[..]));
+        passed += out.iter().map(Bytes::len).sum::<usize>();
+        assert_eq!(passed, 20 * (1 << 20) + tail.len(), "every byte passed on once");
+        assert_eq!(framer.finish(), None);
+    }
 
     #[test]
     fn framer_reassembles_split_events() {
