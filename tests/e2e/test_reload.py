@@ -40,6 +40,9 @@ def test_a_model_added_to_the_config_file_serves_within_two_seconds(gateway):
     [
         pytest.param("models:\n  gpt-e2e: [unterminated\n", id="yaml-syntax"),
         pytest.param(None, id="unknown-key"),
+        # Would reload as the built-in defaults and refuse every configured agent.
+        pytest.param("", id="empty"),
+        pytest.param("# only a comment\n\n", id="comments-only"),
     ],
 )
 def test_an_invalid_config_file_is_rejected_and_the_old_config_keeps_serving(gateway, broken):

@@ -217,8 +217,16 @@ mod tests {
         let chunk = Bytes::from(vec![b'x'; 1 << 20]);
         let mut passed = 0;
         for _ in 0..20 {
-            passed += framer.push(chunk.clone()).iter().map(Bytes::len).sum::<usize>();
-            assert!(framer.partial.len() <= MAX_HELD, "held {}", framer.partial.len());
+            passed += framer
+                .push(chunk.clone())
+                .iter()
+                .map(Bytes::len)
+                .sum::<usize>();
+            assert!(
+                framer.partial.len() <= MAX_HELD,
+                "held {}",
+                framer.partial.len()
+            );
         }
         assert!(passed > 0);
         // The event ends; framing goes on with the next one.
@@ -226,7 +234,11 @@ mod tests {
         let out = framer.push(tail.clone());
         assert_eq!(out.last().map(|e| &e[..]), Some(&b"data: next\n\n"[..]));
         passed += out.iter().map(Bytes::len).sum::<usize>();
-        assert_eq!(passed, 20 * (1 << 20) + tail.len(), "every byte passed on once");
+        assert_eq!(
+            passed,
+            20 * (1 << 20) + tail.len(),
+            "every byte passed on once"
+        );
         assert_eq!(framer.finish(), None);
     }
 

@@ -225,12 +225,14 @@ impl Activity {
         InFlightRequest(self.clone())
     }
 
-    /// Bytes arrived: with nothing in flight, a request's head is starting.
+    /// Bytes arrived: with nothing in flight, a request's head is starting, and the
+    /// connection's deadline moves up to the header timeout.
     fn read(&self) {
         if self.in_flight.load(Ordering::Acquire) == 0
             && self.head_since.load(Ordering::Relaxed) == 0
         {
             self.head_since.store(self.now_ms() + 1, Ordering::Relaxed);
+            self.changed.notify_one();
         }
     }
 
@@ -484,6 +486,20 @@ mod tests {
         assert!(futures_poll(&mut expired).await.is_none());
         drop(request);
         tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(futures_poll(&mut expired).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_starting_on_an_idle_keep_alive_connection_brings_the_deadline_forward() {
+        let a = Arc::new(Activity::new());
+        drop(a.start(Version::HTTP_11));
+        let l = limits();
+        let expired = a.expired(&l, false);
+        tokio::pin!(expired);
+        assert!(futures_poll(&mut expired).await.is_none());
+        a.read();
+        // The header timeout (2 s), not the idle one (10 s).
+        tokio::time::advance(Duration::from_millis(2100)).await;
         assert!(futures_poll(&mut expired).await.is_some());
     }
 

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
@@ -79,8 +81,8 @@ pub enum ReadError {
     TooLarge,
     /// The client stopped sending (or the connection broke) mid-body.
     Broken,
-    /// The body paused longer than `limits.body_timeout`, or came slower than
-    /// [`MIN_BODY_RATE`] after its first `body_timeout`.
+    /// The body paused longer than `limits.body_timeout`, or brought less than
+    /// [`MIN_BODY_RATE`] over one `body_timeout` window.
     Stalled,
 }
 
@@ -100,9 +102,9 @@ impl BodyLimits {
     }
 }
 
-/// The slowest a body may average once its first `body_timeout` has passed, in bytes per
-/// second (Apache's `RequestReadTimeout … MinRate` idea): a body trickled a byte at a time
-/// is cut off, a large upload on a slow link is not.
+/// The slowest a body may arrive, in bytes per second, judged over each `body_timeout`
+/// window (Apache's `RequestReadTimeout … MinRate` idea): a body trickled a byte at a time
+/// is cut off, however fast it began; a large upload on a slow link is not.
 pub const MIN_BODY_RATE: u64 = 1024;
 
 /// A request body that could not be read whole, as the denial the agent gets.
@@ -134,24 +136,38 @@ pub async fn read_body(
     if content_length.is_some_and(|n| n > limits.max) {
         return Err(ReadError::TooLarge);
     }
-    let start = tokio::time::Instant::now();
+    // The rate is judged window by window, not from the start: bytes sent fast at first
+    // must not buy hours of trickling afterwards while the gateway holds them.
+    let needed = MIN_BODY_RATE.saturating_mul(limits.pause.as_millis() as u64) / 1000;
+    let mut window_end = Instant::now() + limits.pause;
+    let mut in_window: u64 = 0;
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut received: u64 = 0;
     loop {
-        let paced = start + limits.pause + Duration::from_millis(received * 1000 / MIN_BODY_RATE);
-        let deadline = paced.min(tokio::time::Instant::now() + limits.pause);
+        let pause_end = Instant::now() + limits.pause;
+        let deadline = window_end.min(pause_end);
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(ReadError::Stalled),
+            Err(_) if deadline == pause_end => return Err(ReadError::Stalled),
+            // The window ended between two pieces: judged below.
+            Err(_) => None,
             Ok(None) => break,
             Ok(Some(Err(_))) => return Err(ReadError::Broken),
-            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Ok(frame))) => Some(frame),
         };
-        if let Ok(chunk) = frame.into_data() {
+        if let Some(chunk) = frame.and_then(|f| f.into_data().ok()) {
             received += chunk.len() as u64;
+            in_window += chunk.len() as u64;
             if received > limits.max {
                 return Err(ReadError::TooLarge);
             }
             chunks.push(chunk);
+        }
+        if Instant::now() >= window_end {
+            if in_window < needed {
+                return Err(ReadError::Stalled);
+            }
+            window_end = Instant::now() + limits.pause;
+            in_window = 0;
         }
     }
     Ok(match chunks.len() {

@@ -144,10 +144,11 @@ impl CallGuard {
         let span = gateway.traces.as_ref().map(|t| t.open(headers, meta));
         let slot = gateway.ledger.reserve().await.ok();
         let runtime = gateway.runtime();
+        // Header bytes past ASCII are taken as UTF-8: a run named in another script is
+        // still a run (its limits must hold).
         let run_id = headers
             .get("x-airlock-run")
-            .and_then(|v| v.to_str().ok())
-            .and_then(run_id);
+            .and_then(|v| run_id(&String::from_utf8_lossy(v.as_bytes())));
         let call = Call {
             id: gateway.next_id(),
             started: Instant::now(),

@@ -23,8 +23,15 @@ fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
+/// The largest config file read on reload: a real one is a few KiB, and a path pointed at
+/// a device (`/dev/zero`) or a runaway file must not fill the gateway's memory.
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
 pub async fn watch(gateway: Arc<Gateway>, path: PathBuf, mut stopped: watch::Receiver<bool>) {
     let mut seen = stamp(&path);
+    // A change is read once the file has held still for a poll: an editor that truncates
+    // and then writes must not have its empty moment applied.
+    let mut settling = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
@@ -32,13 +39,19 @@ pub async fn watch(gateway: Arc<Gateway>, path: PathBuf, mut stopped: watch::Rec
         }
         let now = stamp(&path);
         if now == seen || now.is_none() {
+            settling = None;
+            continue;
+        }
+        if settling != now {
+            settling = now;
             continue;
         }
         seen = now;
-        let text = match tokio::fs::read_to_string(&path).await {
+        settling = None;
+        let text = match read(&path).await {
             Ok(t) => t,
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "config reload: cannot read the file; keeping the running config");
+            Err(why) => {
+                tracing::error!(path = %path.display(), "config reload rejected; keeping the running config: {why}");
                 continue;
             }
         };
@@ -63,6 +76,37 @@ pub async fn watch(gateway: Arc<Gateway>, path: PathBuf, mut stopped: watch::Rec
             }
         }
     }
+}
+
+/// The file's text: a regular file of at most [`MAX_CONFIG_BYTES`] that says something
+/// (an empty file would reload as the built-in defaults, refusing every configured agent).
+async fn read(path: &PathBuf) -> Result<String, String> {
+    use tokio::io::AsyncReadExt;
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!("it is over {} MiB", MAX_CONFIG_BYTES >> 20));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+    let says_something = text
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    if !says_something {
+        return Err("it is empty (a file being written, or emptied by mistake)".into());
+    }
+    Ok(text)
 }
 
 /// A changed file's text as a config to apply, or why it is rejected. The parse runs under
@@ -113,6 +157,29 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[tokio::test]
+    async fn only_a_regular_bounded_file_that_says_something_is_read() {
+        let dir = std::env::temp_dir().join(format!("airlock-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("airlock.yaml");
+        std::fs::write(&file, "agents: []\n").unwrap();
+        assert_eq!(read(&file).await.unwrap(), "agents: []\n");
+        for empty in ["", "\n  \n", "# nothing yet\n"] {
+            std::fs::write(&file, empty).unwrap();
+            assert!(
+                read(&file).await.unwrap_err().contains("empty"),
+                "{empty:?}"
+            );
+        }
+        std::fs::write(&file, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+        assert!(read(&file).await.unwrap_err().contains("over"));
+        let device = dir.join("zero.yaml");
+        let _ = std::fs::remove_file(&device);
+        std::os::unix::fs::symlink("/dev/zero", &device).unwrap();
+        assert!(read(&device).await.unwrap_err().contains("regular"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

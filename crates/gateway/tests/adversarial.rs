@@ -69,7 +69,12 @@ async fn victim_calls(h: &Harness) -> (u16, Duration) {
 }
 
 /// An h2c connection of the attacker.
-async fn h2(h: &Harness) -> hyper::client::conn::http2::SendRequest<Never> {
+async fn h2<B>(h: &Harness) -> hyper::client::conn::http2::SendRequest<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let tcp = TcpStream::connect(h.running.gateway_addr).await.unwrap();
     let (send, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
@@ -256,6 +261,38 @@ async fn a_body_trickled_a_byte_at_a_time_is_cut_and_recorded() {
 }
 
 #[tokio::test]
+async fn a_body_sent_fast_then_trickled_is_cut_as_soon() {
+    // Fast bytes once bought 1 s per KiB of trickling afterwards: hours for 10 MiB, held in
+    // the gateway's memory all along.
+    let h = boot("limits: { body_timeout: 1s }\n").await;
+    let mut tcp = TcpStream::connect(h.running.gateway_addr).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: 200000\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&[b' '; 150_000]).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            if write.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(4), read.read(&mut buf))
+        .await
+        .expect("a trickle after a fast start was still read after 4 s")
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
+
+#[tokio::test]
 async fn refused_requests_with_bodies_keep_their_connection_usable() {
     let h = boot("").await;
     let tcp = TcpStream::connect(h.running.gateway_addr).await.unwrap();
@@ -376,6 +413,17 @@ async fn mcp_accepts_its_own_origin_and_refuses_other_hosts() {
     assert_eq!(res.status(), 403);
     let body = read_json(res).await;
     assert_eq!(body["error"]["data"]["reason"], "not_allowed");
+
+    // HTTP/2: a rebound `:authority` is refused even beside a loopback `Host`.
+    let mut send = h2::<Full<Bytes>>(&h).await;
+    let req = http::Request::post(format!("http://evil.example:{port}/mcp"))
+        .header("host", format!("127.0.0.1:{port}"))
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json_body(&init))
+        .unwrap();
+    assert_eq!(send.send_request(req).await.unwrap().status(), 403);
 }
 
 /// An admin API call; its JSON answer.

@@ -92,10 +92,14 @@ fn key(group_by: GroupBy, row: &UsageRow) -> String {
 }
 
 /// One CSV field (RFC 4180): control characters escaped as on the terminal (a CSV is read
-/// with `cat` too, where `\r` would forge a line), then quoted when it holds a comma, a
-/// quote or a line break, its quotes doubled.
+/// with `cat` too, where `\r` would forge a line); text a spreadsheet would take for a
+/// formula (`=`, `+`, `-`, `@` first: an agent names its models) behind a `'`, as OWASP
+/// advises; then quoted when it holds a comma, a quote or a line break, its quotes doubled.
 pub fn csv_field(s: &str) -> String {
-    let s = for_terminal(s);
+    let mut s = for_terminal(s);
+    if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
+        s = format!("'{s}").into();
+    }
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -199,6 +203,18 @@ mod tests {
             "{csv}"
         );
         assert!(csv.contains("\r\ngpt\\x1b[2J\\x1b[H,1,"), "{csv}");
+        for formula in [
+            "=HYPERLINK(\"http://evil\",\"x\")",
+            "+cmd|calc",
+            "@SUM(1)",
+            "-2+3",
+        ] {
+            assert!(
+                csv_field(formula).trim_start_matches('"').starts_with('\''),
+                "{formula}"
+            );
+        }
+        assert_eq!(csv_field("-5"), "-5");
         assert!(
             csv.contains("\r\n\"m\\x0d\\x0aforged,9,9,9,9,9,9,9,9\",1,"),
             "{csv}"

@@ -96,7 +96,7 @@ pub struct RawLimits {
     /// (or from the connection's opening for its first request) (default 10s).
     pub header_timeout: Option<Span>,
     /// Longest pause between two pieces of a request body (default 10s); a body must also
-    /// keep an average of 1 KiB/s after its first `body_timeout`.
+    /// bring 1 KiB/s over each `body_timeout`.
     pub body_timeout: Option<Span>,
     /// How long a connection with no request in flight is kept open (default 60s).
     pub idle_timeout: Option<Span>,

@@ -152,7 +152,12 @@ async fn is_admin_token(gateway: &Gateway, presented: &str) -> bool {
         .as_ref()
         .is_some_and(|token| KeyDigest::of(presented).matches(token));
     if !right {
-        gateway.sessions.wrong_token().await;
+        // The queue of wrong tokens must not hold the shutdown: at shutdown, refuse now.
+        let mut stopping = gateway.stopping.subscribe();
+        tokio::select! {
+            () = gateway.sessions.wrong_token() => {}
+            _ = stopping.wait_for(|s| *s) => {}
+        }
     }
     right
 }
@@ -167,10 +172,18 @@ async fn sign_in(gateway: &Gateway, req: Request<Incoming>) -> Response<Body> {
     // trickled body cannot hold the listener's connections.
     let limits = admin_body(gateway);
     let body = tokio::time::timeout(limits.pause, read_body(req.into_body(), None, limits)).await;
-    let login: Option<Login> = body
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let body = match body {
+        Ok(Ok(body)) => body,
+        Err(_) | Ok(Err(ReadError::Stalled)) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the sign-in form must arrive whole within limits.body_timeout",
+            );
+        }
+        Ok(Err(_)) => bytes::Bytes::new(),
+    };
+    let login: Option<Login> = serde_json::from_slice(&body).ok();
     let Some(login) = login else {
         return error(
             StatusCode::BAD_REQUEST,

@@ -232,12 +232,17 @@ fn same_site(
         }
     }
     if own.ip().is_loopback() {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str()));
-        if !host.is_some_and(|h| names_loopback(h, own.port())) {
+        // HTTP/2 names the host in `:authority` and may send a `Host` too: both must name
+        // this listener (RFC 9113 8.3.1 asks that they agree).
+        let named: Vec<Option<&str>> = [
+            req.headers().get(header::HOST).map(|h| h.to_str().ok()),
+            req.uri().authority().map(|a| Some(a.as_str())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let ours = |h: &Option<&str>| h.is_some_and(|h| names_loopback(h, own.port()));
+        if named.is_empty() || !named.iter().all(ours) {
             return Err(Denial::new(
                 Reason::NotAllowed,
                 "the Host header must name this loopback listener",

@@ -276,6 +276,12 @@ pub trait LedgerStore: Send + 'static {
         tool: &str,
         now_ms: u64,
     ) -> Result<Option<ToolPin>, LedgerError>;
+    /// After a flush: whatever the store keeps outside its main file (SQLite's write-ahead
+    /// log) is folded into it, so a copy of that file alone (a backup, `audit verify` on
+    /// it) holds every committed event.
+    fn fold_log(&mut self) -> Result<(), LedgerError> {
+        Ok(())
+    }
 }
 
 /// An alert as sent to the webhooks, kept in the ledger beside the calls that caused it.

@@ -99,6 +99,11 @@ impl Writer {
                 }
             }
             self.write(&mut batch);
+            if !batch.flushes.is_empty()
+                && let Err(e) = self.store.fold_log()
+            {
+                tracing::warn!(error = %e, "the ledger's write-ahead log was not folded into its file");
+            }
             for (ack, _) in batch.flushes {
                 let _ = ack.send(Ok(()));
             }

@@ -423,3 +423,25 @@ pub(super) async fn a_huge_run_id_never_costs_the_batch(db: TestDb) {
     let huge = all.iter().find(|e| e.id == "50").unwrap();
     assert!(huge.run_id.as_ref().unwrap().len() <= MAX_NAME_BYTES);
 }
+
+#[tokio::test]
+async fn a_flush_folds_the_write_ahead_log_into_the_ledger_file() {
+    let db = TestDb::sqlite("fold_log");
+    let ledger = Ledger::open(db.url()).unwrap();
+    for i in 0..20 {
+        ledger.reserve().await.unwrap().record(call(i));
+    }
+    ledger.flush().await.unwrap();
+    let file = db.url().trim_start_matches("sqlite://").to_owned();
+    let wal = std::fs::metadata(format!("{file}-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the -wal file still holds committed events");
+    // A copy of the main file alone (a backup) holds every event.
+    let copy = format!("{file}.copy");
+    std::fs::copy(&file, &copy).unwrap();
+    let mut store = SqliteStore::open(&copy).unwrap();
+    let query = EventQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.events(&query).unwrap().len(), 20);
+}
