@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use airlock_core::admission::Plan;
 use airlock_core::config::{Agent, Target};
-use airlock_core::glob;
 use airlock_core::{Denial, Event, Kind, Outcome, Reason, Usage};
 use airlock_state::EventSlot;
 use http::HeaderMap;
@@ -358,21 +357,50 @@ impl Drop for CallGuard {
     }
 }
 
-/// Stage 3 for model calls: may this agent use this model name?
-pub fn decide_model(agent: &Agent, model: &str) -> Result<(), Denial> {
-    if glob::allowed(agent.allow.models.as_deref(), model) {
-        Ok(())
+/// Stage 3 for model calls: the targets of `model` this agent may use (its allow and deny
+/// lists, see `Agent::may_use`), in order; none is a refusal. With no targets (a name that
+/// resolves to nothing), whether the name itself may be used.
+pub fn decide_model(agent: &Agent, model: &str, targets: &[Target]) -> Result<Vec<Target>, Denial> {
+    let permitted: Vec<Target> = targets
+        .iter()
+        .filter(|t| agent.may_use(model, t))
+        .cloned()
+        .collect();
+    let refused = if targets.is_empty() {
+        !agent.may_name(model)
     } else {
-        Err(Denial::new(
+        permitted.is_empty()
+    };
+    if refused {
+        return Err(Denial::new(
             Reason::NotAllowed,
             format!("agent `{}` may not use model `{model}`", agent.id),
-        ))
+        ));
     }
+    Ok(permitted)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denied_targets_are_skipped_in_order_and_all_denied_is_refused() {
+        let config = airlock_core::Config::parse(
+            "agents:\n  - id: a\n    deny: { models: [\"down/*\", gpt-test] }\n",
+            &|_| None,
+        )
+        .unwrap();
+        let agent = &config.agents[0];
+        let t = |s: &str| Target::parse(s).unwrap();
+        let kept = decide_model(agent, "any", &[t("down/x"), t("mock/x"), t("down/y")]).unwrap();
+        assert_eq!(kept, vec![t("mock/x")]);
+        let refused = decide_model(agent, "gpt-test", &[t("mock/gpt-test")]).unwrap_err();
+        assert_eq!(refused.reason, Reason::NotAllowed);
+        assert!(decide_model(agent, "any", &[t("down/x")]).is_err());
+        assert!(decide_model(agent, "Gpt-Test", &[]).is_err());
+        assert!(decide_model(agent, "unknown", &[]).unwrap().is_empty());
+    }
 
     #[test]
     fn a_run_id_is_bounded_and_never_empty() {

@@ -3,6 +3,7 @@
 //! read environment variables.
 
 pub mod a2a;
+mod access;
 mod content;
 pub mod egress;
 mod env;

@@ -148,7 +148,6 @@ async fn serve(
     let request = LlmRequest::classify(api, body)?;
     guard.call().model = Some(request.model.clone());
 
-    decide_model(&agent, &request.model)?;
     let runtime = guard.runtime().clone();
     let targets = match entry {
         // The host maps to one provider; the model is the one the agent named.
@@ -158,17 +157,20 @@ async fn serve(
         }])),
         Entry::BaseUrl => runtime.config.resolve_model(&request.model),
     };
-    let targets = targets.ok_or_else(|| {
-        Denial::new(
+    let Some(targets) = targets else {
+        decide_model(&agent, &request.model, &[])?;
+        return Err(Denial::new(
             Reason::UnknownModel,
             format!(
                 "the model `{}` does not exist or is not configured",
                 request.model
             ),
-        )
-    })?;
-    let usable: Vec<_> = targets
-        .iter()
+        ));
+    };
+    // Allow and deny lists: a denied target is skipped, all denied is a refusal.
+    let permitted = decide_model(&agent, &request.model, &targets)?;
+    let usable: Vec<_> = permitted
+        .into_iter()
         .filter(|t| {
             runtime
                 .config
@@ -176,7 +178,6 @@ async fn serve(
                 .get(&t.provider)
                 .is_some_and(|p| api.served_by(p.kind))
         })
-        .cloned()
         .collect();
     if usable.is_empty() {
         let route = if api == Api::Messages {
@@ -290,7 +291,10 @@ fn list_models(gateway: &Gateway, req: &Request<Incoming>, entry: &Entry) -> Res
         .config
         .public_models()
         .into_iter()
-        .filter(|m| decide_model(&agent, m).is_ok())
+        .filter(|m| {
+            let targets = runtime.config.resolve_model(m).unwrap_or_default();
+            decide_model(&agent, m, &targets).is_ok()
+        })
         .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "airlock"}))
         .collect();
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
