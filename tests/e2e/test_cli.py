@@ -126,12 +126,12 @@ DEFAULT_ADMIN = 4002
 class DefaultServe:
     """`airlock serve` without a config, in an empty working directory."""
 
-    def __init__(self, airlock_bin, cwd, mock, n):
+    def __init__(self, airlock_bin, cwd, mock, n, openai_key="sk-x"):
         self.log_path = cwd / f"serve{n}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "AIRLOCK_"))}
         env.pop("RUST_LOG", None)
         env.update(
-            OPENAI_API_KEY="sk-x",
+            OPENAI_API_KEY=openai_key,
             AIRLOCK_OPENAI_BASE_URL=f"{mock.url}/v1",
             AIRLOCK_ADMIN_TOKEN="adm-e2e-default",
         )
@@ -202,6 +202,29 @@ def test_builtin_default_makes_a_key_once_that_works_with_the_openai_sdk(airlock
     finally:
         assert second.stop() == 0
     assert key not in second.text()
+
+    # Restarted in the agent's shell, where the banner exported the agent's key as
+    # OPENAI_API_KEY: Airlock leaves that provider out rather than send the key upstream.
+    tag = "banner-key-" + str(time.monotonic_ns())
+    third = DefaultServe(airlock_bin, cwd, mock, 3, openai_key=key)
+    try:
+        assert "OPENAI_API_KEY holds an Airlock agent key" in third.text(), third.text()
+        client = openai.OpenAI(api_key=key, base_url=f"http://127.0.0.1:{DEFAULT_GATEWAY}/v1", max_retries=0, timeout=10)
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                                           extra_headers={"x-e2e-tag": tag})
+        assert mock.requests_tagged(tag) == []
+    finally:
+        assert third.stop() == 0
+
+
+def test_a_provider_key_that_is_an_airlock_key_is_refused_at_start(gateway, airlock_bin):
+    env = gateway.env()
+    env["E2E_OPENAI_KEY"] = "al-" + "0" * 48
+    res = run(airlock_bin, "serve", "--config", str(gateway.config_path), env=env, timeout=20)
+    assert res.returncode != 0
+    assert re.search(r"providers\.\w+\.api_key is an Airlock agent key", res.stderr), res.stderr
+    assert env["E2E_OPENAI_KEY"] not in res.stderr + res.stdout
 
 
 def test_tail_prints_calls_as_they_happen_filtered_by_agent_and_decision(gateway, airlock_bin):

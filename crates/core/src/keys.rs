@@ -60,6 +60,12 @@ impl std::fmt::Debug for KeyDigest {
 }
 
 /// Formats random bytes as a new agent key (`al-` + 48 hex digits: 192 bits).
+/// Whether `text` has the form of an Airlock agent key (`al-…`), which never goes to a
+/// provider.
+pub fn is_airlock_key(text: &str) -> bool {
+    text.trim().starts_with(KEY_PREFIX)
+}
+
 pub fn format_key(random: [u8; 24]) -> String {
     let mut key = String::from(KEY_PREFIX);
     for b in random {

@@ -26,6 +26,9 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

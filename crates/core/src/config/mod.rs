@@ -25,7 +25,7 @@ pub use routing::Target;
 
 use crate::guards::dlp::Detectors;
 use crate::http_url::{self, BadUrl};
-use crate::keys::KeyDigest;
+use crate::keys::{self, KeyDigest};
 use crate::pricing::{Price, PriceTable};
 use raw::RawConfig;
 
@@ -177,6 +177,9 @@ pub struct Team {
 /// reload.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// What the operator should know about how this config came to be (the built-in
+    /// defaults skipping a provider key that is an Airlock key), logged at start.
+    pub warnings: Vec<String>,
     pub listen: Listen,
     pub state: StateConfig,
     pub limits: Limits,
@@ -231,12 +234,26 @@ impl Config {
         let mut yaml = format!(
             "listen:\n  egress: {DEFAULT_EGRESS}\nguards:\n  dlp: {{ default_action: monitor }}\nagents:\n  - id: local\n"
         );
-        if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
+        // Airlock's first-start banner exports the agent's key as OPENAI_API_KEY and
+        // ANTHROPIC_API_KEY: started again in that shell, Airlock must not take it for the
+        // providers' key (it would send the agent's key upstream).
+        let mut warnings = Vec::new();
+        let provider_key = |name: &str, warnings: &mut Vec<String>| match env(name) {
+            Some(v) if keys::is_airlock_key(&v) => {
+                warnings.push(format!(
+                    "{name} holds an Airlock agent key, not a provider key: the provider is left out (unset it in Airlock's shell, or set the provider's own key)"
+                ));
+                false
+            }
+            Some(v) => !v.is_empty(),
+            None => false,
+        };
+        if provider_key("OPENAI_API_KEY", &mut warnings) {
             yaml.push_str(
                 "providers:\n  openai:\n    kind: openai\n    base_url: ${AIRLOCK_OPENAI_BASE_URL:-https://api.openai.com/v1}\n    api_key: ${OPENAI_API_KEY}\n",
             );
         }
-        if env("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty()) {
+        if provider_key("ANTHROPIC_API_KEY", &mut warnings) {
             if !yaml.contains("providers:") {
                 yaml.push_str("providers:\n");
             }
@@ -244,7 +261,9 @@ impl Config {
                 "  anthropic:\n    kind: anthropic\n    base_url: ${AIRLOCK_ANTHROPIC_BASE_URL:-https://api.anthropic.com}\n    api_key: ${ANTHROPIC_API_KEY}\n",
             );
         }
-        Config::parse(&yaml, env).expect("the built-in config is valid")
+        let mut config = Config::parse(&yaml, env).expect("the built-in config is valid");
+        config.warnings = warnings;
+        config
     }
 
     fn normalise(raw: RawConfig, text: &str) -> Result<Config, ConfigError> {
@@ -469,7 +488,9 @@ impl Config {
             })?),
         };
 
+        no_agent_key_upstream(text, &providers, &agents)?;
         Ok(Config {
+            warnings: Vec::new(),
             listen,
             state: StateConfig {
                 checkpoint: checkpoint_path(raw.state.checkpoint, &ledger),
@@ -501,6 +522,32 @@ impl Config {
     pub fn team(&self, id: &str) -> Option<&Team> {
         self.teams.iter().find(|t| t.id == id)
     }
+}
+
+/// A provider credential that is an Airlock agent key (by its `al-` form, or because it is
+/// one of the configured agents' keys) is refused: Airlock would send the agent's key to
+/// the provider, which must never see it.
+fn no_agent_key_upstream(
+    text: &str,
+    providers: &BTreeMap<String, Provider>,
+    agents: &[Agent],
+) -> Result<(), ConfigError> {
+    for (name, provider) in providers {
+        let Some(key) = provider.api_key.as_ref().map(Secret::expose) else {
+            continue;
+        };
+        let digest = KeyDigest::of(key);
+        if keys::is_airlock_key(key) || agents.iter().any(|a| a.keys.contains(&digest)) {
+            return Err(ConfigError::about(
+                text,
+                &format!("{name}:"),
+                format!(
+                    "providers.{name}.api_key is an Airlock agent key: an agent's key is never sent to a provider; give the provider its own key (an OPENAI_API_KEY / ANTHROPIC_API_KEY exported from Airlock's banner in this shell?)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `url` with the password of its user info (`scheme://user:password@host`) hidden, for

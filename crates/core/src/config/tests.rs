@@ -485,3 +485,39 @@ fn every_upstream_url_is_parsed_and_a_bad_one_names_its_key_and_line() {
         assert_eq!(err.line, Some(line), "{yaml}: {err}");
     }
 }
+
+#[test]
+fn an_airlock_key_is_never_taken_for_a_provider_key() {
+    // The first-start banner exports the agent's key as OPENAI_API_KEY.
+    let banner = |k: &str| match k {
+        "OPENAI_API_KEY" => Some("al-0123456789abcdef".into()),
+        "ANTHROPIC_API_KEY" => Some("sk-ant-real".into()),
+        _ => None,
+    };
+    let c = Config::builtin(&banner);
+    assert!(
+        !c.providers.contains_key("openai"),
+        "skipped on the defaults"
+    );
+    assert!(c.providers.contains_key("anthropic"));
+    assert!(c.warnings[0].contains("OPENAI_API_KEY"), "{:?}", c.warnings);
+
+    // In a config file it is an error naming the provider and its line.
+    let err = Config::parse(
+        "providers:\n  openai: { kind: openai, base_url: https://api.openai.com/v1, api_key: \"${OPENAI_API_KEY}\" }\n",
+        &banner,
+    )
+    .unwrap_err();
+    assert!(
+        err.message
+            .contains("providers.openai.api_key is an Airlock agent key"),
+        "{err}"
+    );
+    assert_eq!(err.line, Some(2));
+    // Also a key of another form that is one of the agents' own.
+    let yaml = format!(
+        "providers:\n  p: {{ kind: openai, base_url: http://127.0.0.1:1/v1, api_key: custom-agent-key }}\nagents:\n  - id: a\n    keys: [\"{}\"]\n",
+        crate::keys::KeyDigest::of("custom-agent-key")
+    );
+    assert!(Config::parse(&yaml, &no_env).is_err());
+}
