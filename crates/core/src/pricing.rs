@@ -65,27 +65,77 @@ const BUILT_IN_MILLI_USD: &[(&str, u64, u64, u64, u64)] = &[
     ("claude-3-haiku", 250, 30, 300, 1_250),
 ];
 
+/// Where a call's price came from, as its event says (`price_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PriceSource {
+    /// `pricing:` names the model (`provider/model` or the model).
+    Config,
+    /// The built-in table has it (a dated snapshot by its entry).
+    Table,
+    /// Unknown, but of a known family: priced as the family's dearest known member.
+    Family,
+    /// `pricing.default`.
+    Default,
+}
+
+impl PriceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriceSource::Config => "config",
+            PriceSource::Table => "table",
+            PriceSource::Family => "family",
+            PriceSource::Default => "default",
+        }
+    }
+}
+
+/// The families of the built-in table: a model of one that the table does not know yet (a
+/// new `claude-sonnet-5`) costs what its dearest known member costs, never nothing.
+const FAMILIES: &[&str] = &[
+    "gpt-",
+    "claude-opus-",
+    "claude-sonnet-",
+    "claude-haiku-",
+    "gemini-",
+];
+
 /// The effective price table: config overrides first, then the built-in table by the
-/// longest model-name prefix (so dated snapshots such as `gpt-4o-mini-2024-07-18` match).
+/// longest model-name prefix (so dated snapshots such as `gpt-4o-mini-2024-07-18` match),
+/// then the model's family, then `pricing.default`. Table and family match whatever the
+/// case of the name (`mock/GPT-4O-MINI` is `gpt-4o-mini`).
 #[derive(Clone, Debug, Default)]
 pub struct PriceTable {
     overrides: HashMap<String, Price>,
+    default: Option<Price>,
 }
 
 impl PriceTable {
-    pub fn new(overrides: HashMap<String, Price>) -> Self {
-        PriceTable { overrides }
+    pub fn new(overrides: HashMap<String, Price>, default: Option<Price>) -> Self {
+        PriceTable { overrides, default }
     }
 
-    /// The price of `model` served by `provider`; `None` when nothing is known about it.
+    /// The price of `model` served by `provider`; `None` when nothing prices it.
     pub fn lookup(&self, provider: &str, model: &str) -> Option<Price> {
-        if let Some(p) = self.overrides.get(&format!("{provider}/{model}")) {
-            return Some(*p);
+        self.resolve(provider, model).map(|(price, _)| price)
+    }
+
+    /// The price of `model` served by `provider` and where it came from.
+    pub fn resolve(&self, provider: &str, model: &str) -> Option<(Price, PriceSource)> {
+        if let Some(p) = self
+            .overrides
+            .get(&format!("{provider}/{model}"))
+            .or_else(|| self.overrides.get(model))
+        {
+            return Some((*p, PriceSource::Config));
         }
-        if let Some(p) = self.overrides.get(model) {
-            return Some(*p);
+        let lower = model.to_ascii_lowercase();
+        if let Some(p) = built_in(&lower) {
+            return Some((p, PriceSource::Table));
         }
-        built_in(model)
+        if let Some(p) = family(&lower) {
+            return Some((p, PriceSource::Family));
+        }
+        self.default.map(|p| (p, PriceSource::Default))
     }
 
     /// The name of the entry that prices `model` served by `provider`: `model` itself when
@@ -101,6 +151,28 @@ impl PriceTable {
         }
         built_in_entry(model).map(|&(prefix, ..)| prefix)
     }
+}
+
+/// The dearest known member of `model`'s family (by input plus output rate), for a model
+/// the table does not have. `o<digit>…` is OpenAI's reasoning family.
+fn family(model: &str) -> Option<Price> {
+    let b = model.as_bytes();
+    let reasoning = b.first() == Some(&b'o') && b.get(1).is_some_and(u8::is_ascii_digit);
+    let of = |name: &str| -> bool {
+        if reasoning {
+            let n = name.as_bytes();
+            n.first() == Some(&b'o') && n.get(1).is_some_and(u8::is_ascii_digit)
+        } else {
+            FAMILIES
+                .iter()
+                .any(|f| model.starts_with(f) && name.starts_with(f))
+        }
+    };
+    BUILT_IN_MILLI_USD
+        .iter()
+        .filter(|(name, ..)| of(name))
+        .max_by_key(|(_, input, _, _, output)| input + output)
+        .and_then(|(name, ..)| built_in(name))
 }
 
 fn built_in(model: &str) -> Option<Price> {
@@ -150,10 +222,13 @@ mod tests {
             cache_write: 1,
             output: 1,
         };
-        let t = PriceTable::new(HashMap::from([
-            ("local/llama-3".to_string(), price),
-            ("mistral-large".to_string(), price),
-        ]));
+        let t = PriceTable::new(
+            HashMap::from([
+                ("local/llama-3".to_string(), price),
+                ("mistral-large".to_string(), price),
+            ]),
+            None,
+        );
         assert_eq!(t.entry_name("openai", "gpt-4o-mini"), Some("gpt-4o-mini"));
         assert_eq!(
             t.entry_name("openai", "gpt-4o-mini-2024-07-18"),
@@ -188,8 +263,12 @@ mod tests {
                 .cache_write,
             3_750_000_000
         );
-        // "gpt-4o" must not be priced as "gpt-4" nor "gpt-4ox" as "gpt-4o".
-        assert!(t.lookup("openai", "gpt-4ox").is_none());
+        // "gpt-4o" must not be priced as "gpt-4" nor "gpt-4ox" as "gpt-4o": that one is an
+        // unknown member of the gpt family.
+        assert_eq!(
+            t.resolve("openai", "gpt-4ox").unwrap().1,
+            PriceSource::Family
+        );
         assert!(t.lookup("openai", "mystery").is_none());
     }
 
@@ -203,11 +282,42 @@ mod tests {
         };
         let mut o = HashMap::new();
         o.insert("local/gpt-4o-mini".to_string(), p);
-        let t = PriceTable::new(o);
+        let t = PriceTable::new(o, None);
         assert_eq!(t.lookup("local", "gpt-4o-mini"), Some(p));
         assert_eq!(
             t.lookup("openai", "gpt-4o-mini").unwrap().input,
             150_000_000
+        );
+    }
+
+    #[test]
+    fn no_known_model_is_free_in_any_case_and_a_new_family_member_costs_the_dearest() {
+        let t = PriceTable::new(HashMap::new(), None);
+        let (p, source) = t.resolve("mock", "GPT-4O-MINI").unwrap();
+        assert_eq!((p.input, source), (150_000_000, PriceSource::Table));
+        // Unknown members: the family's dearest known member.
+        let (sonnet, source) = t.resolve("anthropic", "claude-sonnet-9-0").unwrap();
+        assert_eq!(source, PriceSource::Family);
+        assert_eq!(sonnet, built_in("claude-sonnet-4-5").unwrap());
+        let (opus, _) = t.resolve("anthropic", "claude-opus-7").unwrap();
+        assert_eq!(opus, built_in("claude-opus-4").unwrap());
+        assert_eq!(
+            t.resolve("openai", "o9-pro").unwrap().0,
+            built_in("o1").unwrap()
+        );
+        assert_eq!(t.resolve("openai", "gpt-7").unwrap().1, PriceSource::Family);
+        // Nothing known: unpriced, unless a default is configured.
+        assert_eq!(t.resolve("local", "qwen3-coder"), None);
+        let d = Price {
+            input: 9,
+            cached_input: 9,
+            cache_write: 9,
+            output: 9,
+        };
+        let with_default = PriceTable::new(HashMap::new(), Some(d));
+        assert_eq!(
+            with_default.resolve("local", "qwen3-coder"),
+            Some((d, PriceSource::Default))
         );
     }
 

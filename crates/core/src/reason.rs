@@ -32,6 +32,9 @@ pub enum Reason {
     RequestTimeout,
     /// Airlock cut the call at shutdown, after the grace period.
     Shutdown,
+    /// No price covers the model (config, table, family or `pricing.default`) and the agent
+    /// is under a USD budget (`pricing.unpriced: refuse`).
+    UnpricedModel,
     /// A bug caught while serving: the call failed, the connection was not dropped.
     Internal,
 }
@@ -61,6 +64,7 @@ impl Reason {
             Reason::Suspended => "suspended",
             Reason::RequestTimeout => "request_timeout",
             Reason::Shutdown => "shutdown",
+            Reason::UnpricedModel => "unpriced_model",
             Reason::Internal => "internal",
         }
     }
@@ -87,7 +91,8 @@ impl Reason {
             | Reason::ToolChanged
             | Reason::ToolFlagged
             | Reason::InjectionBlocked
-            | Reason::PrivateAddress => 403,
+            | Reason::PrivateAddress
+            | Reason::UnpricedModel => 403,
         }
     }
 
@@ -115,6 +120,7 @@ impl Reason {
             | Reason::ToolFlagged
             | Reason::InjectionBlocked
             | Reason::PrivateAddress
+            | Reason::UnpricedModel
             | Reason::Suspended => Outcome::Denied,
             Reason::ClientClosed | Reason::Shutdown => Outcome::Cancelled,
             _ => Outcome::Failed,

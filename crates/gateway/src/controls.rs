@@ -42,11 +42,6 @@ pub struct Needs {
 
 impl Needs {
     pub fn of(config: &Config, agent: &Agent) -> Needs {
-        let team_budget = agent
-            .team
-            .as_deref()
-            .and_then(|t| config.team(t))
-            .is_some_and(|t| !t.budgets.is_empty());
         let tpm = agent.rates.overall.tokens_per_minute.is_some()
             || agent
                 .rates
@@ -54,10 +49,20 @@ impl Needs {
                 .iter()
                 .any(|(_, r)| r.tokens_per_minute.is_some());
         Needs {
-            estimate: !agent.budgets.is_empty() || team_budget || tpm,
+            estimate: under_budget(config, agent) || tpm,
             fingerprint: agent.guards.loops.is_some(),
         }
     }
+}
+
+/// Whether a USD budget (the agent's, its team's or per run) covers `agent`'s calls.
+pub fn under_budget(config: &Config, agent: &Agent) -> bool {
+    !agent.budgets.is_empty()
+        || agent
+            .team
+            .as_deref()
+            .and_then(|t| config.team(t))
+            .is_some_and(|t| !t.budgets.is_empty())
 }
 
 /// Admits the call or says why not. On success the plan rides with the call to settlement.

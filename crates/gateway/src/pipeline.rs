@@ -283,11 +283,17 @@ impl CallGuard {
     /// Every ending's settlement: the cost, the counters corrected, the event recorded.
     fn settle(&mut self, mut call: Call, ending: Ending) {
         let (gateway, runtime) = (&self.gateway, &self.runtime);
-        let cost_nanos = call
+        let priced = call
             .target
             .as_ref()
-            .and_then(|t| runtime.config.prices.lookup(&t.provider, &t.model))
-            .map_or(0, |p| p.cost(&ending.usage));
+            .and_then(|t| runtime.config.prices.resolve(&t.provider, &t.model));
+        let cost_nanos = priced.map_or(0, |(p, _)| p.cost(&ending.usage));
+        if let Some((_, source)) = priced
+            && call.kind == Kind::Llm
+        {
+            call.extra
+                .insert("price_source".into(), source.as_str().into());
+        }
         let outcome = match ending.reason {
             None => Outcome::Served,
             Some(_) if ending.status == 499 => Outcome::Cancelled,

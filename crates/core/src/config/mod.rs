@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use limits::Limits;
-pub use raw::{CounterFailure, ProviderKind};
+pub use raw::{CounterFailure, ProviderKind, Unpriced};
 pub use routing::Target;
 
 use crate::guards::dlp::Detectors;
@@ -187,6 +187,8 @@ pub struct Config {
     /// `None` when the file has no `models` section: default routing by name applies.
     pub models: Option<BTreeMap<String, Vec<Target>>>,
     pub prices: PriceTable,
+    /// What happens to a call no price covers, for an agent under a USD budget.
+    pub unpriced: Unpriced,
     pub agents: Vec<Agent>,
     pub teams: Vec<Team>,
     pub webhooks: Vec<Webhook>,
@@ -374,7 +376,7 @@ impl Config {
         };
 
         let mut overrides = HashMap::new();
-        for (key, p) in raw.pricing {
+        for (key, p) in raw.pricing.prices {
             overrides.insert(
                 key,
                 Price {
@@ -386,6 +388,9 @@ impl Config {
             );
         }
 
+        // `pricing.default` prices what nothing else does (a model literally named
+        // `default` would need `provider/default`).
+        let default_price = overrides.remove("default");
         let detectors = content::detectors(raw.guards.as_ref(), &raw.agents, text)?;
         let mut seen_ids = HashSet::new();
         let mut seen_keys = HashMap::new();
@@ -502,7 +507,8 @@ impl Config {
             limits: Limits::normalise(text, &raw.limits)?,
             providers,
             models,
-            prices: PriceTable::new(overrides),
+            prices: PriceTable::new(overrides, default_price),
+            unpriced: raw.pricing.unpriced.unwrap_or_default(),
             agents,
             teams,
             webhooks,

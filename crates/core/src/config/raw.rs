@@ -26,7 +26,7 @@ pub struct RawConfig {
     pub models: Option<BTreeMap<String, RawModel>>,
     /// `provider/model` or `model` -> USD per 1M tokens.
     #[serde(default)]
-    pub pricing: BTreeMap<String, RawPrice>,
+    pub pricing: RawPricing,
     pub mcp: Option<RawMcp>,
     pub a2a: Option<RawA2a>,
     pub egress: Option<RawEgress>,
@@ -128,6 +128,26 @@ pub struct RawProvider {
 pub struct RawModel {
     /// `provider/model` in fallback order.
     pub targets: Vec<String>,
+}
+
+/// `pricing:`: USD per 1M tokens by `provider/model` or model name; `default` prices any
+/// model nothing else prices; `unpriced` says what happens to a call that stays unpriced
+/// under a USD budget.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPricing {
+    pub unpriced: Option<Unpriced>,
+    #[serde(flatten)]
+    pub prices: BTreeMap<String, RawPrice>,
+}
+
+/// A model with no price (none in config, the table or its family, no `pricing.default`)
+/// for an agent under a USD budget: refused (`unpriced_model`), or served at cost 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unpriced {
+    #[default]
+    Refuse,
+    Allow,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,7 @@ pub(crate) mod meter;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use airlock_core::config::Target;
+use airlock_core::config::{Agent, Target, Unpriced};
 use airlock_core::fingerprint::fingerprint;
 use airlock_core::{Denial, Kind, Reason};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -23,6 +23,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
 
+use crate::alerts::Alert;
 use crate::content;
 use crate::controls::{self, Estimate, Needs};
 pub use crate::egress::Interception;
@@ -179,6 +180,7 @@ async fn serve(
                 .is_some_and(|p| api.served_by(p.kind))
         })
         .collect();
+    let usable = priced(guard, &agent, &request.model, usable)?;
     if usable.is_empty() {
         let route = if api == Api::Messages {
             "/v1/chat/completions"
@@ -255,6 +257,57 @@ async fn serve(
         prompt_estimate: request.prompt_estimate(),
     })
 }
+
+/// The targets a call may go to as far as money goes: a target no price covers (config,
+/// the built-in table, its family, `pricing.default`) is alerted on, and for an agent
+/// under a USD budget skipped unless `pricing.unpriced: allow` — a budget nothing counts
+/// against is no budget. All skipped is a refusal, `unpriced_model`.
+fn priced(
+    guard: &CallGuard,
+    agent: &Agent,
+    model: &str,
+    targets: Vec<Target>,
+) -> Result<Vec<Target>, Denial> {
+    let config = &guard.runtime().config;
+    let (priced, unpriced): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| config.prices.lookup(&t.provider, &t.model).is_some());
+    for target in &unpriced {
+        // An agent names the model: bounded before it goes anywhere.
+        let name: String = target.to_string().chars().take(200).collect();
+        let alert = Alert {
+            kind: "unpriced_model",
+            agent: agent.id.clone(),
+            message: format!(
+                "`{name}` has no price (set one under pricing:, or pricing.default); calls to it cost 0 and count against no budget"
+            ),
+            detail: json!({ "target": name }),
+        };
+        let once = format!("unpriced:{name}");
+        guard.gateway().alert(alert, once, UNPRICED_ALERT_EVERY_MS);
+    }
+    let refuse = config.unpriced == Unpriced::Refuse && controls::under_budget(config, agent);
+    if !refuse || unpriced.is_empty() {
+        return Ok(if refuse {
+            priced
+        } else {
+            [priced, unpriced].concat()
+        });
+    }
+    if priced.is_empty() {
+        return Err(Denial::new(
+            Reason::UnpricedModel,
+            format!(
+                "`{model}` has no known price and agent `{}` is under a USD budget: an operator must price it (pricing:) or allow unpriced models (pricing.unpriced: allow)",
+                agent.id
+            ),
+        ));
+    }
+    Ok(priced)
+}
+
+/// How often the same unpriced target is alerted on.
+const UNPRICED_ALERT_EVERY_MS: u64 = 24 * 3600 * 1000;
 
 /// The upstream's status and headers around the metered body.
 fn relay(parts: http::response::Parts, body: MeteredBody) -> Response<Body> {
