@@ -112,16 +112,6 @@ pub async fn start(
         tracing::error!("rebuilding counters from the ledger failed: {e}");
     }
     gateway.refresh_suspensions().await;
-    // The tokenizer tables take a moment to load: not on the first budgeted call.
-    let config = &gateway.runtime().config;
-    if config
-        .agents
-        .iter()
-        .any(|a| crate::controls::Needs::of(config, a).estimate)
-    {
-        tokio::task::spawn_blocking(airlock_core::tokens::warm_up);
-    }
-
     let mut tasks = vec![
         tokio::spawn(accept(
             agents,

@@ -244,3 +244,61 @@ async fn shutdown_lets_a_running_stream_finish_and_flushes_the_ledger() {
     assert_eq!(events.len(), 1, "flushed before shutdown returned");
     assert_eq!(events[0].usage.output_tokens, 20);
 }
+
+/// Issue #15: 100 one-letter words with `max_tokens: 1` were reserved at a third of a token
+/// a byte, and concurrent calls spent $0.52 of a $0.50 budget. Here the mock bills every
+/// byte of the prompt as a token (the densest a byte-level tokenizer can be), all of it as a
+/// cache write, and 40 calls race for a budget that covers a few: what is spent never
+/// exceeds the budget.
+#[tokio::test]
+async fn concurrent_calls_never_spend_more_than_the_budget_even_at_a_token_a_byte() {
+    // Sonnet: $3.75 per 1M cache-write tokens, $15 per 1M output, so a call costs
+    // $0.00076; its reservation is about 1,300 tokens at $6 per 1M (2x input): $0.0078.
+    // Two reservations fit in $0.02 at once, and calls are refused once less is left.
+    let h = boot("    budget: { usd_per_day: 0.02 }\n").await;
+    let words = vec!["a"; 100].join(" ");
+    let bytes = words.len();
+    let body = json!({
+        "model": "ant/claude-sonnet-4-5",
+        "max_tokens": 1,
+        "messages": [{"role": "user", "content": words}],
+    });
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let mut body = body.clone();
+        // Streams and plain replies alike.
+        body["stream"] = json!(i % 2 == 1);
+        let req = h
+            .post("/v1/messages")
+            .header("x-mock-input-tokens", bytes.to_string())
+            .header("x-mock-cache-write-tokens", bytes.to_string())
+            .header("x-mock-words", "1")
+            .header("x-mock-delay-ms", "20")
+            .body(json_body(&body))
+            .unwrap();
+        let client = h.client.clone();
+        calls.spawn(async move {
+            let res = client.request(req).await.expect("the gateway answers");
+            let status = res.status();
+            res.into_body().collect().await.unwrap();
+            status
+        });
+    }
+    let statuses = calls.join_all().await;
+    let served = statuses.iter().filter(|s| s.as_u16() == 200).count();
+    assert!(served > 0 && served < 40, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(&s.as_u16())),
+        "{statuses:?}"
+    );
+    let events = h.events(40).await;
+    let spent: u64 = events.iter().filter_map(|e| e["cost_nanos"].as_u64()).sum();
+    assert!(
+        spent <= 50_000_000,
+        "spent {spent} nano-dollars of a 50,000,000 budget"
+    );
+    // Each served call really cost what the mock reported: 199 cache-write tokens at
+    // $3.75 per 1M and one output token at $15 per 1M.
+    let each = 199 * 3_750 + 15_000_u64;
+    assert_eq!(spent, served as u64 * each);
+}

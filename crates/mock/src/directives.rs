@@ -22,6 +22,9 @@ pub(crate) struct Directives {
     pub cached_tokens: u64,
     pub reasoning_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Input tokens to report instead of the count of words, so a test can play a
+    /// tokenizer far denser than the mock's own (one token per byte).
+    pub input_tokens: Option<u64>,
 }
 
 impl Default for Directives {
@@ -35,6 +38,7 @@ impl Default for Directives {
             cached_tokens: 0,
             reasoning_tokens: 0,
             cache_write_tokens: 0,
+            input_tokens: None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl Directives {
             "cached-tokens" => self.cached_tokens = number()?,
             "reasoning-tokens" => self.reasoning_tokens = number()?,
             "cache-write-tokens" => self.cache_write_tokens = number()?,
+            "input-tokens" => self.input_tokens = Some(number()?),
             // Unknown keys are ignored so that unrelated `a=b` path segments
             // or headers from other tools don't break requests.
             _ => {}

@@ -6,7 +6,7 @@
 //! headers or `<key>=<value>` path segments before `/v1/` (headers win).
 //! Keys: `status`, `delay-ms`, `words`, `chunk-delay-ms`,
 //! `disconnect-after`, `cached-tokens`, `reasoning-tokens`,
-//! `cache-write-tokens`.
+//! `cache-write-tokens`, `input-tokens`.
 
 mod anthropic;
 mod body;

@@ -48,7 +48,7 @@ impl Reply {
             text
         };
         Reply {
-            input,
+            input: d.input_tokens.unwrap_or(input),
             cached: d.cached_tokens,
             cache_write: d.cache_write_tokens,
             reasoning: d.reasoning_tokens,

@@ -13,6 +13,9 @@ pub struct Limits {
     pub max_body: u64,
     /// Output tokens reserved (and sent upstream as the cap) when a request sets none.
     pub max_output_tokens: u32,
+    /// Input tokens reserved when a request's prompt has no bound in its body (a
+    /// `previous_response_id`, a file id): the operator's cap, not a proof.
+    pub max_reserve_tokens: u64,
     pub upstream_timeout: Duration,
     /// Calls one agent may have in flight at once, on every route together.
     pub max_concurrent_per_agent: u32,
@@ -32,6 +35,7 @@ impl Limits {
         Ok(Limits {
             max_body: raw.max_body.map_or(10 << 20, |b| b.0),
             max_output_tokens: raw.max_output_tokens.unwrap_or(4096),
+            max_reserve_tokens: raw.max_reserve_tokens.unwrap_or(200_000),
             upstream_timeout: raw
                 .upstream_timeout
                 .map_or(Duration::from_secs(120), |s| s.0),
@@ -100,11 +104,13 @@ mod tests {
         assert_eq!(d.header_timeout.as_secs(), 10);
         assert_eq!(d.body_timeout.as_secs(), 10);
         assert_eq!(d.idle_timeout.as_secs(), 60);
+        assert_eq!(d.max_reserve_tokens, 200_000);
         let l = parse(
-            "limits:\n  max_concurrent_per_agent: 3\n  h2_max_streams: 4\n  header_timeout: 2s\n  body_timeout: 500ms\n  idle_timeout: 1m\n",
+            "limits:\n  max_reserve_tokens: 50000\n  max_concurrent_per_agent: 3\n  h2_max_streams: 4\n  header_timeout: 2s\n  body_timeout: 500ms\n  idle_timeout: 1m\n",
         )
         .unwrap()
         .limits;
+        assert_eq!(l.max_reserve_tokens, 50_000);
         assert_eq!(l.max_concurrent_per_agent, 3);
         assert_eq!(l.h2_max_streams, 4);
         assert_eq!(l.header_timeout.as_secs(), 2);

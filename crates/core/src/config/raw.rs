@@ -85,6 +85,10 @@ pub struct RawLimits {
     /// Output cap for budget reservations when a request sets no max tokens; Airlock then
     /// sends it upstream as the request's limit, so the reservation is a true bound.
     pub max_output_tokens: Option<u32>,
+    /// Input tokens reserved under a budget for a request whose prompt can't be bounded
+    /// from its body (a `previous_response_id`, a file id, a PDF, hosted tools; default
+    /// 200000).
+    pub max_reserve_tokens: Option<u64>,
     /// Longest wait for an upstream's response headers, per attempt (default 120s).
     pub upstream_timeout: Option<Span>,
     /// Calls one agent may have in flight at once, on every route together (default 1024);
