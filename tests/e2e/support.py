@@ -481,3 +481,19 @@ class PrivateCluster:
                        capture_output=True, timeout=60, cwd=self.dir)
         self._shutil.rmtree(self.dir, ignore_errors=True)
 
+
+
+def served_until_budget_refuses(call: Callable[[], Any], most: int = 40) -> int:
+    """Calls `call` until the budget refuses one (`budget_exceeded`); how many were served.
+    A budget is reserved at the call's worst case (`README`, Budgets), so tests say "until
+    refused" rather than count on one call's size."""
+    for served in range(most):
+        try:
+            call()
+        except openai.RateLimitError as e:
+            assert e.body["code"] == "budget_exceeded", e.body
+            return served
+        # Settlement (the reservation becoming the real cost) runs after the answer: let it,
+        # so the refusal is the budget's and not a reservation still in flight.
+        time.sleep(0.1)
+    raise AssertionError(f"{most} calls served under the budget: it never refused one")
