@@ -241,7 +241,7 @@ pub(super) fn email_span(text: &[u8], at: Range<usize>) -> Option<Range<usize>> 
 }
 
 /// `scheme://user:password@host`: the span such a URL around the `://` at `sep` must lie
-/// in, if the first white space, `/`, `?`, `#` or `@` after it is an `@` within reach of
+/// in, if the first white space, `/`, `?` or `@` after it is an `@` within reach of
 /// the pattern (64 bytes of user, 128 of password). Most URLs have no password and a `/`
 /// comes first.
 pub(super) fn userinfo_span(text: &[u8], sep: Range<usize>) -> Option<Range<usize>> {
@@ -253,7 +253,7 @@ pub(super) fn userinfo_span(text: &[u8], sep: Range<usize>) -> Option<Range<usiz
     let after = &text[sep.end..text.len().min(sep.end + 64 + 1 + 128 + 1)];
     let stop = after
         .iter()
-        .position(|&b| b.is_ascii_whitespace() || matches!(b, b'/' | b'?' | b'#' | b'@'))?;
+        .position(|&b| b.is_ascii_whitespace() || matches!(b, b'/' | b'?' | b'@'))?;
     // The pattern ends on the host's first character, which it needs to see.
     let at = sep.end + stop;
     (text[at] == b'@').then_some(start..(at + 2).min(text.len()))

@@ -175,9 +175,13 @@ fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
 }
 
 /// The floors the held-out corpus is held to. When it was written, before any detector was
-/// changed for the forms it covers, the figures were precision 0.857, recall 0.277.
-const HELD_OUT_PRECISION: f64 = 0.85;
-const HELD_OUT_RECALL: f64 = 0.27;
+/// changed for the forms it covers, it scored precision 0.857, recall 0.277; after the
+/// changes, developed against `labelled.jsonl`, 0.984 and 0.954. Its misses then: a
+/// `base64:`-prefixed Laravel key, passwords given as command-line flags with no `=`
+/// (`--password "…"`, `redis-cli -a '…'`), and one false alarm, a file path after
+/// `SECRET_KEY_FILE=` read as the value of `secret`.
+const HELD_OUT_PRECISION: f64 = 0.95;
+const HELD_OUT_RECALL: f64 = 0.95;
 
 #[test]
 fn the_held_out_corpus_keeps_its_precision_and_recall() {
