@@ -168,15 +168,12 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "webhook_url",
         // A webhook URL is its own credential: whoever has it can post to the channel.
-        trigger: Trigger::Prefix(&[
-            "hooks.slack.com/",
-            "discord.com/api/",
-            "discordapp.com/api/",
-            ".webhook.office.com/",
-            "outlook.office.com/webhook",
-            ".logic.azure.com",
-            ".environment.api.powerplatform.com",
-        ]),
+        // At the `://` the connection strings look at already, not at anchors of their own:
+        // `hoo`, `dis`, `out` and `.lo` begin too many words for the anchors' prefilter.
+        trigger: Trigger::Inside {
+            literal: "://",
+            within: gates::webhook_span,
+        },
         patterns: &[concat!(
             r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Z0-9]{8,12}/[A-Z0-9]{8,12}/(?:\d{6,24}/)?[A-Za-z0-9]{20,40}",
             r"|discord(?:app)?\.com/api(?:/v\d{1,2})?/webhooks/\d{15,21}/[A-Za-z0-9_\-]{60,100}",
