@@ -241,7 +241,7 @@ pub(super) fn email_span(text: &[u8], at: Range<usize>) -> Option<Range<usize>> 
 }
 
 /// `scheme://user:password@host`: the span such a URL around the `://` at `sep` must lie
-/// in, if the first white space, `/`, `?`, `#` or `@` after it is an `@` within reach of
+/// in, if the first white space, `/`, `?` or `@` after it is an `@` within reach of
 /// the pattern (64 bytes of user, 128 of password). Most URLs have no password and a `/`
 /// comes first.
 pub(super) fn userinfo_span(text: &[u8], sep: Range<usize>) -> Option<Range<usize>> {
@@ -253,10 +253,34 @@ pub(super) fn userinfo_span(text: &[u8], sep: Range<usize>) -> Option<Range<usiz
     let after = &text[sep.end..text.len().min(sep.end + 64 + 1 + 128 + 1)];
     let stop = after
         .iter()
-        .position(|&b| b.is_ascii_whitespace() || matches!(b, b'/' | b'?' | b'#' | b'@'))?;
+        .position(|&b| b.is_ascii_whitespace() || matches!(b, b'/' | b'?' | b'@'))?;
     // The pattern ends on the host's first character, which it needs to see.
     let at = sep.end + stop;
     (text[at] == b'@').then_some(start..(at + 2).min(text.len()))
+}
+
+/// The hosts of the webhook URLs (`webhook_url`), as their host name ends.
+const WEBHOOK_HOSTS: &[&[u8]] = &[
+    b"hooks.slack.com",
+    b"discord.com",
+    b"discordapp.com",
+    b".webhook.office.com",
+    b"outlook.office.com",
+    b".logic.azure.com",
+    b".environment.api.powerplatform.com",
+];
+
+/// The span a webhook URL after the `://` at `sep` must lie in: its host, up to the first
+/// `/`, `:`, `?`, `#`, `@`, quote or white space, is one of [`WEBHOOK_HOSTS`]; the path
+/// may run 2 KiB.
+pub(super) fn webhook_span(text: &[u8], sep: Range<usize>) -> Option<Range<usize>> {
+    let rest = &text[sep.end..text.len().min(sep.end + 2048)];
+    let host = rest
+        .iter()
+        .position(|&b| b.is_ascii_whitespace() || b"/:?#@\"'".contains(&b))
+        .unwrap_or(rest.len());
+    let name = &rest[..host];
+    (WEBHOOK_HOSTS.iter().any(|h| name.ends_with(h))).then_some(sep.end..sep.end + rest.len())
 }
 
 /// US SSN: groups of 3, 2 and 4 digits.

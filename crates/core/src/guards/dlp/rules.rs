@@ -166,13 +166,34 @@ pub(super) const RULES: &[Rule] = &[
         rank: 0,
     },
     Rule {
+        id: "webhook_url",
+        // A webhook URL is its own credential: whoever has it can post to the channel.
+        // At the `://` the connection strings look at already, not at anchors of their own:
+        // `hoo`, `dis`, `out` and `.lo` begin too many words for the anchors' prefilter.
+        trigger: Trigger::Inside {
+            literal: "://",
+            within: gates::webhook_span,
+        },
+        patterns: &[concat!(
+            r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Z0-9]{8,12}/[A-Z0-9]{8,12}/(?:\d{6,24}/)?[A-Za-z0-9]{20,40}",
+            r"|discord(?:app)?\.com/api(?:/v\d{1,2})?/webhooks/\d{15,21}/[A-Za-z0-9_\-]{60,100}",
+            r"|(?:\.webhook|outlook)\.office\.com/webhook(?:b2)?/[0-9a-fA-F\-]{36}@[0-9a-fA-F\-]{36}/IncomingWebhook/[0-9a-fA-F]{32}(?:/[0-9a-fA-F\-]{36})?(?:/[A-Za-z0-9_\-]{20,})?",
+            r"|\.(?:logic\.azure|environment\.api\.powerplatform)\.com(?::\d{1,5})?/[A-Za-z0-9_/\-]{0,80}workflows/[0-9a-fA-F]{32}/triggers/[^\s?#]{1,100}\?[^\s\x22'<>]*?\bsig=[A-Za-z0-9_\-%]{20,}",
+        )],
+        validate: validate::webhook_url,
+        confidence: 0.97,
+        rank: 0,
+    },
+    Rule {
         id: "connection_string_password",
         trigger: Trigger::Inside {
             literal: "://",
             within: gates::userinfo_span,
         },
         patterns: &[
-            r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/@?#]{1,64}:(?P<secret>[^\s/@?#]{1,128})@[A-Za-z0-9\[]",
+            // The user may be empty (`redis://:password@cache`); a password may hold a `#`,
+            // which people write unescaped in DSNs.
+            r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/@?#]{0,64}:(?P<secret>[^\s/@?]{1,128})@[A-Za-z0-9\[]",
         ],
         validate: validate::url_password,
         confidence: 0.9,
@@ -201,11 +222,16 @@ pub(super) const RULES: &[Rule] = &[
                 "signingkey",
                 "signing_key",
                 "signing-key",
+                // `ENCRYPTION_KEY`, `master.key`: a name that ends in `key` after a separator.
+                "_key",
+                "-key",
+                ".key",
             ],
-            value: 20,
+            // A password may be short; the validator asks 20 characters of other values.
+            value: 8,
         },
         patterns: &[
-            r#"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth(?:orization)?|credentials?|private[_\-]?key|signing[_\-]?key)[A-Za-z0-9_.\-]{0,24}["']?\s*(?::=|=>|:|=)\s*["']?(?:(?i:bearer|basic|token)\s+)?(?P<secret>[A-Za-z0-9_\-+/=.~!#$%^&*]{20,})"#,
+            r#"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth(?:orization)?|credentials?|private[_\-]?key|signing[_\-]?key|[_.\-]key)[A-Za-z0-9_.\-]{0,24}["']?\s*(?::=|=>|:|=)\s*["']?(?:(?i:bearer|basic|token)\s+)?(?P<secret>[A-Za-z0-9_\-+/=.~!#$%^&*]{8,})"#,
         ],
         validate: validate::generic_secret,
         confidence: 0.7,

@@ -4,8 +4,15 @@ use std::time::Instant;
 use super::*;
 
 /// Synthetic secrets (well-formed, never real) and near-misses in prompt-like text, one JSON
-/// object a line: `{"text": ..., "expect": [detector ids]}`.
+/// object a line: `{"text": ..., "expect": [detector ids]}`. The corpus the detectors are
+/// developed against.
 const CORPUS: &str = include_str!("../corpus/labelled.jsonl");
+
+/// Held out: written before the detectors were changed for the forms it covers (quoted
+/// values in env files, YAML and shell, `client_secret` in JSON, webhook URLs, connection
+/// URLs with an empty user) and their decoys, and never tuned against. Each positive line
+/// also names its `secret`, which a finding of the expected detector must cover.
+const HELD_OUT: &str = include_str!("../corpus/held_out.jsonl");
 
 fn builtin() -> Detectors {
     Detectors::new(&[]).unwrap()
@@ -43,16 +50,14 @@ fn ratio(n: u32, d: u32) -> f64 {
     }
 }
 
-#[test]
-fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
-    let detectors = builtin();
+/// Precision and recall per detector over a corpus, and the lines it got wrong.
+fn score(detectors: &Detectors, corpus: &str) -> (BTreeMap<String, Tally>, Vec<String>) {
     let mut tallies: BTreeMap<String, Tally> = detectors
         .ids()
         .map(|id| (id.to_owned(), Tally::default()))
         .collect();
     let mut misses = Vec::new();
-    let mut bytes = 0;
-    for (n, line) in CORPUS.lines().enumerate() {
+    for (n, line) in corpus.lines().enumerate() {
         let case: serde_json::Value = serde_json::from_str(line).unwrap();
         let text = case["text"].as_str().unwrap();
         let expect: BTreeSet<String> = case["expect"]
@@ -61,14 +66,23 @@ fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
             .iter()
             .map(|id| id.as_str().unwrap().to_owned())
             .collect();
-        let found: BTreeSet<String> = detectors
-            .scan(text)
-            .into_iter()
-            .map(|f| f.detector.to_string())
-            .collect();
-        bytes += text.len();
+        let findings = detectors.scan(text);
+        let mut found: BTreeSet<String> = findings.iter().map(|f| f.detector.to_string()).collect();
+        // A finding of the right detector that leaves the secret uncovered did not find it.
+        if let Some(secret) = case["secret"].as_str() {
+            let at = text.find(secret).expect("the secret is in the text");
+            let covered = |id: &String| {
+                findings
+                    .iter()
+                    .any(|f| *f.detector == **id && f.start <= at && at + secret.len() <= f.end)
+            };
+            if expect.iter().any(|id| found.contains(id) && !covered(id)) {
+                found.insert("(secret uncovered)".to_owned());
+                found.retain(|id| !expect.contains(id) || covered(id));
+            }
+        }
         for id in expect.union(&found) {
-            let tally = tallies.get_mut(id).expect("corpus names a known detector");
+            let tally = tallies.entry(id.clone()).or_default();
             match (expect.contains(id), found.contains(id)) {
                 (true, true) => tally.true_positive += 1,
                 (false, true) => tally.false_positive += 1,
@@ -78,18 +92,32 @@ fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
         }
         if expect != found {
             misses.push(format!(
-                "line {}: expected {expect:?}, found {found:?}: {text}",
+                "line {}: expected {expect:?}, found {found:?}: {text:?}",
                 n + 1
             ));
         }
     }
+    (tallies, misses)
+}
 
+/// All detectors together: every expected or reported detector on a line is one decision.
+fn overall(tallies: &BTreeMap<String, Tally>) -> Tally {
+    let mut sum = Tally::default();
+    for t in tallies.values() {
+        sum.true_positive += t.true_positive;
+        sum.false_positive += t.false_positive;
+        sum.false_negative += t.false_negative;
+    }
+    sum
+}
+
+fn print_table(tallies: &BTreeMap<String, Tally>) {
     println!(
         "\n{:<28} {:>4} {:>4} {:>4} {:>9} {:>7}",
         "detector", "tp", "fp", "fn", "precision", "recall"
     );
-    let mut below = Vec::new();
-    for (id, t) in &tallies {
+    let all = overall(tallies);
+    for (id, t) in tallies.iter().chain([(&"(all)".to_owned(), &all)]) {
         println!(
             "{id:<28} {:>4} {:>4} {:>4} {:>9.3} {:>7.3}",
             t.true_positive,
@@ -98,6 +126,17 @@ fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
             t.precision(),
             t.recall()
         );
+    }
+}
+
+#[test]
+fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
+    let detectors = builtin();
+    let bytes: usize = CORPUS.lines().map(str::len).sum();
+    let (tallies, misses) = score(&detectors, CORPUS);
+    print_table(&tallies);
+    let mut below = Vec::new();
+    for (id, t) in &tallies {
         if t.true_positive == 0 {
             below.push(format!("{id}: no positive example in the corpus"));
         }
@@ -133,6 +172,40 @@ fn every_detector_keeps_precision_and_recall_above_95_percent_on_the_corpus() {
         println!("{miss}");
     }
     assert!(below.is_empty(), "{below:#?}");
+}
+
+/// The floors the held-out corpus is held to. When it was written, before any detector was
+/// changed for the forms it covers, it scored precision 0.857, recall 0.277; after the
+/// changes, developed against `labelled.jsonl`, 0.984 and 0.954. Its misses then: a
+/// `base64:`-prefixed Laravel key, passwords given as command-line flags with no `=`
+/// (`--password "…"`, `redis-cli -a '…'`), and one false alarm, `PASSWORD_HASHER=argon2id`:
+/// a setting, not a password, under a password-like name.
+const HELD_OUT_PRECISION: f64 = 0.95;
+const HELD_OUT_RECALL: f64 = 0.95;
+
+#[test]
+fn the_held_out_corpus_keeps_its_precision_and_recall() {
+    let (tallies, misses) = score(&builtin(), HELD_OUT);
+    print_table(&tallies);
+    for miss in &misses {
+        println!("{miss}");
+    }
+    let all = overall(&tallies);
+    println!(
+        "held out, all detectors: precision {:.3}, recall {:.3}",
+        all.precision(),
+        all.recall()
+    );
+    assert!(
+        all.precision() >= HELD_OUT_PRECISION,
+        "precision {:.3}",
+        all.precision()
+    );
+    assert!(
+        all.recall() >= HELD_OUT_RECALL,
+        "recall {:.3}",
+        all.recall()
+    );
 }
 
 #[test]

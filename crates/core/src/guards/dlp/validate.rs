@@ -145,17 +145,43 @@ pub(super) fn url_password(text: &str, span: Range<usize>) -> Option<Range<usize
     (!placeholder).then_some(span)
 }
 
-/// A value after a key-like name that looks random: long enough, letters and digits,
-/// spread-out characters, and not mostly words (`oauth2_client_credentials_flow`).
+/// A value after a key-like name that is no placeholder (`${DB_PASSWORD}`, `<token>`,
+/// `********`, `changeme`) and, after a password's name, has eight characters or more with
+/// a letter and a digit; after any other name, twenty or more that look random: letters
+/// and digits, spread-out characters, and not mostly words (`oauth2_client_credentials_flow`).
+/// A name that says the value is about a secret rather than one (`api_key_id`,
+/// `password_file`) has none.
 pub(super) fn generic_secret(text: &str, span: Range<usize>) -> Option<Range<usize>> {
     let value = text[span.clone()].trim_end_matches(['.', ',']);
     let b = value.as_bytes();
-    if b.len() < 20 || b[0] == b'$' {
+    let name = assigned_name(text, span.start).to_ascii_lowercase();
+    if b.len() < 8 || placeholder(b) || names_no_secret(&name) {
         return None;
     }
     let letters = b.iter().any(u8::is_ascii_alphabetic);
     let digits = b.iter().filter(|b| b.is_ascii_digit()).count();
     if !letters || digits == 0 || digits == b.len() {
+        return None;
+    }
+    let password = name.contains("pass") || name.contains("pwd");
+    if password {
+        return (shannon_entropy(b) >= 2.5).then(|| span.start..span.start + value.len());
+    }
+    if b.len() < 20 {
+        return None;
+    }
+    // `idempotency_key`, `cache_key`: a UUID under a name that is only a `key` is an id.
+    let keyword = [
+        "secret",
+        "token",
+        "api",
+        "access",
+        "auth",
+        "credential",
+        "private",
+        "signing",
+    ];
+    if !keyword.iter().any(|k| name.contains(k)) && uuid(b) {
         return None;
     }
     // Hex has sixteen symbols, so a random 32-digit hex key scores less than base64.
@@ -165,6 +191,100 @@ pub(super) fn generic_secret(text: &str, span: Range<usize>) -> Option<Range<usi
         return None;
     }
     Some(span.start..span.start + value.len())
+}
+
+/// The key-like name a value is assigned to: back from the value over an optional scheme
+/// (`Bearer `), quote, white space and operator, then the name's characters.
+fn assigned_name(text: &str, value: usize) -> &str {
+    let b = text.as_bytes();
+    let skip = |mut i: usize| {
+        while i > 0 && (b"\"' \t\r\n:=>".contains(&b[i - 1]) || b[i - 1] >= 0x80) {
+            i -= 1;
+        }
+        i
+    };
+    let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
+    let mut end = skip(value);
+    let word_start = (0..end)
+        .rev()
+        .take_while(|&i| b[i].is_ascii_alphabetic())
+        .last();
+    if let Some(start) = word_start {
+        let word = &text[start..end];
+        let scheme = ["bearer", "basic", "token"]
+            .iter()
+            .any(|s| word.eq_ignore_ascii_case(s));
+        if scheme && value > end && b[end].is_ascii_whitespace() {
+            end = skip(start);
+        }
+    }
+    let start = (0..end)
+        .rev()
+        .take_while(|&i| name_byte(b[i]))
+        .last()
+        .unwrap_or(end);
+    let start = start.max(end.saturating_sub(64));
+    // A multi-byte character never is a name byte, so `start` is on a boundary.
+    text.get(start..end).unwrap_or_default()
+}
+
+/// Names of what surrounds a secret, not of a secret: its id, its file, its length.
+fn names_no_secret(name: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        "id", "ids", "name", "type", "url", "uri", "file", "path", "length", "len", "ttl", "at",
+        "hash", "policy", "expiry", "expires",
+    ];
+    let last = name.rsplit(['_', '-', '.']).next().unwrap_or(name);
+    // camelCase: `apiKeyId` lower-cased is `apikeyid`; its tail after `key` is the suffix.
+    let camel = ["key", "token", "secret", "password"]
+        .iter()
+        .filter_map(|k| name.rfind(k).map(|i| &name[i + k.len()..]))
+        .find(|tail| !tail.is_empty());
+    (name.contains(['_', '-', '.']) && SUFFIXES.contains(&last))
+        || camel.is_some_and(|tail| SUFFIXES.contains(&tail))
+}
+
+/// Stands in for a value rather than being one: a reference (`$`, `${`, `{{`, `%(`), a
+/// `<hint>`, masking (`****`, `xxxx`) or a word that says so.
+fn placeholder(b: &[u8]) -> bool {
+    let lower = String::from_utf8_lossy(b).to_ascii_lowercase();
+    matches!(b[0], b'$' | b'<' | b'{' | b'%')
+        || b.iter()
+            .all(|&c| matches!(c, b'*' | b'x' | b'X' | b'.' | b'-' | b'_'))
+        || [
+            "changeme",
+            "redacted",
+            "placeholder",
+            "your_",
+            "your-",
+            "example",
+            "replace",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
+/// `8-4-4-4-12` hex digits.
+fn uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// A webhook URL whose token is random, not the `XXXXXXXX` of a documentation example:
+/// the last path segment, or the `sig=` of a workflow URL.
+pub(super) fn webhook_url(text: &str, span: Range<usize>) -> Option<Range<usize>> {
+    let url = &text[span.clone()];
+    let token = match url.rfind("sig=") {
+        Some(at) => &url[at + 4..],
+        None => url.rsplit('/').next().unwrap_or(url),
+    };
+    (shannon_entropy(token.as_bytes()) >= 3.0).then_some(span)
 }
 
 /// Bits per character of the value's own character distribution.
@@ -186,8 +306,13 @@ pub(super) fn shannon_entropy(b: &[u8]) -> f32 {
 
 /// More than half of the value is words of three letters or more — `lower`, `UPPER` or
 /// `Capitalised`, camelCase split — as in identifiers and prose (`X-Api-Key-For-Service-2`,
-/// `oauth2_client_credentials_flow`), which random keys rarely are.
+/// `oauth2_client_credentials_flow`), which random keys rarely are. A word has a vowel and
+/// no four consonants in a row: random letters make `Qgejxi` and `WYTWH` often enough
+/// (one 24-character base62 key in 17 was wordy without this; one in 75 with it).
 fn wordy(b: &[u8]) -> bool {
+    let vowel = |c: &u8| b"aeiouyAEIOUY".contains(c);
+    let pronounceable =
+        |word: &[u8]| word.iter().any(vowel) && !word.windows(4).any(|w| !w.iter().any(vowel));
     let mut covered = 0;
     for run in b.split(|c| !c.is_ascii_alphabetic()) {
         let mut start = 0;
@@ -199,7 +324,7 @@ fn wordy(b: &[u8]) -> bool {
                 let rest = &word[1..];
                 let shaped = rest.iter().all(u8::is_ascii_lowercase)
                     || word.iter().all(u8::is_ascii_uppercase);
-                if word.len() >= 3 && shaped {
+                if word.len() >= 3 && shaped && pronounceable(word) {
                     covered += word.len();
                 }
                 start = i;
