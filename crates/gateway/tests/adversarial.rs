@@ -222,36 +222,56 @@ async fn silent_idle_and_trickling_connections_are_closed() {
     closed_within(&mut kept, Duration::from_secs(5)).await;
 }
 
-#[tokio::test]
-async fn a_body_trickled_a_byte_at_a_time_is_cut_and_recorded() {
-    let h = boot("limits: { body_timeout: 1s }\n").await;
+/// A chat call of `length` body bytes whose first `first` arrive at once and the rest a
+/// byte every `every`; the answer's head, read within `limit`.
+async fn trickled_body(
+    h: &Harness,
+    length: usize,
+    first: usize,
+    every: Duration,
+    limit: Duration,
+) -> String {
     let mut tcp = TcpStream::connect(h.running.gateway_addr).await.unwrap();
     let head = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n"
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&vec![b' '; first]).await.unwrap();
     let (mut read, mut write) = tcp.into_split();
     tokio::spawn(async move {
-        // Never a pause over the timeout, yet far under 1 KiB/s.
-        for _ in 0..100 {
+        for _ in first..length {
             if write.write_all(b" ").await.is_err() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(400)).await;
+            tokio::time::sleep(every).await;
         }
     });
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
-    let start = Instant::now();
     while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(5), read.read(&mut buf))
+        let n = tokio::time::timeout(limit, read.read(&mut buf))
             .await
-            .expect("the trickled body was still being read after 5 s")
+            .unwrap_or_else(|_| panic!("the trickled body was still being read after {limit:?}"))
             .unwrap();
         assert!(n > 0, "closed without an answer");
         answer.extend_from_slice(&buf[..n]);
     }
-    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    String::from_utf8_lossy(&answer).to_lowercase()
+}
+
+#[tokio::test]
+async fn a_body_trickled_a_byte_at_a_time_is_cut_and_recorded() {
+    let h = boot("limits: { body_timeout: 1s }\n").await;
+    let start = Instant::now();
+    // Never a pause over the timeout, yet far under 1 KiB/s.
+    let text = trickled_body(
+        &h,
+        100,
+        0,
+        Duration::from_millis(400),
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(text.starts_with("http/1.1 408"), "{text}");
     assert!(text.contains("x-airlock-reason: request_timeout"), "{text}");
     assert!(start.elapsed() < Duration::from_secs(4));
@@ -265,31 +285,9 @@ async fn a_body_sent_fast_then_trickled_is_cut_as_soon() {
     // Fast bytes once bought 1 s per KiB of trickling afterwards: hours for 10 MiB, held in
     // the gateway's memory all along.
     let h = boot("limits: { body_timeout: 1s }\n").await;
-    let mut tcp = TcpStream::connect(h.running.gateway_addr).await.unwrap();
-    let head = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: 200000\r\n\r\n"
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
-    tcp.write_all(&[b' '; 150_000]).await.unwrap();
-    let (mut read, mut write) = tcp.into_split();
-    tokio::spawn(async move {
-        for _ in 0..100 {
-            if write.write_all(b" ").await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    });
-    let mut buf = [0u8; 1024];
-    let n = tokio::time::timeout(Duration::from_secs(4), read.read(&mut buf))
-        .await
-        .expect("a trickle after a fast start was still read after 4 s")
-        .unwrap();
-    assert!(
-        buf[..n].starts_with(b"HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&buf[..n])
-    );
+    let every = Duration::from_millis(300);
+    let text = trickled_body(&h, 200_000, 150_000, every, Duration::from_secs(4)).await;
+    assert!(text.starts_with("http/1.1 408"), "{text}");
 }
 
 #[tokio::test]

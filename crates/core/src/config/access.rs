@@ -14,15 +14,18 @@ impl Agent {
     /// Whether this agent may reach `target` when it asked for `requested`.
     pub fn may_use(&self, requested: &str, target: &Target) -> bool {
         let qualified = target.to_string();
-        let names = [requested, qualified.as_str(), target.model.as_str()];
-        let hit = |globs: &[String]| globs.iter().any(|g| names.iter().any(|n| matches(g, n)));
-        self.allow.models.as_deref().is_none_or(hit) && !hit(&self.deny.models)
+        self.permits(&[requested, qualified.as_str(), target.model.as_str()])
     }
 
     /// Whether this agent could use `requested` at all, judged by the name alone (for a
     /// name that resolves to no target: refused as not allowed rather than unknown).
     pub fn may_name(&self, requested: &str) -> bool {
-        let hit = |globs: &[String]| globs.iter().any(|g| matches(g, requested));
+        self.permits(&[requested])
+    }
+
+    /// The allow list (if any) matches one of `names`, and no deny glob matches any.
+    fn permits(&self, names: &[&str]) -> bool {
+        let hit = |globs: &[String]| globs.iter().any(|g| names.iter().any(|n| matches(g, n)));
         self.allow.models.as_deref().is_none_or(hit) && !hit(&self.deny.models)
     }
 }

@@ -81,8 +81,8 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     let operation = req.method().to_string();
     let mut guard = CallGuard::open(gateway.clone(), Kind::Egress, &operation, req.headers()).await;
     let checked = admit(&mut guard, req.headers(), &host, port).await;
-    let addr = match checked {
-        Ok(addr) => addr,
+    let (addr, key) = match checked {
+        Ok(admitted) => admitted,
         Err(d) => {
             guard.finish(Ending::denied(&d));
             let res = refusal(&d);
@@ -94,11 +94,8 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
         return forward::send(guard, req, addr).await;
     }
     match connect(addr, &host, port).await {
-        // Admitted, so a key was presented: the tunnel lives as long as it stays valid.
-        Ok(upstream) => match proxy_key(req.headers()) {
-            Some(key) => tunnel::open(guard, req, upstream, KeyDigest::of(&key)),
-            None => refusal(&Denial::new(Reason::Unauthorized, "no proxy key")),
-        },
+        // The tunnel lives as long as the key it was opened with stays valid.
+        Ok(upstream) => tunnel::open(guard, req, upstream, key),
         Err(d) => {
             guard.finish(Ending::denied(&d));
             refusal(&d)
@@ -106,17 +103,18 @@ pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<B
     }
 }
 
-/// Identity, policy, controls, then the address to connect to, resolved and checked.
+/// Identity, policy, controls, then the address to connect to, resolved and checked, and
+/// the digest of the key the agent presented.
 async fn admit(
     guard: &mut CallGuard,
     headers: &HeaderMap,
     host: &str,
     port: u16,
-) -> Result<SocketAddr, Denial> {
+) -> Result<(SocketAddr, KeyDigest), Denial> {
     let runtime = guard.runtime().clone();
     let config = &runtime.config;
-    let agent = proxy_key(headers)
-        .and_then(|k| runtime.keys.identify(&k))
+    let (key, agent) = proxy_key(headers)
+        .and_then(|k| runtime.keys.identify(&k).map(|agent| (KeyDigest::of(&k), agent)))
         .ok_or_else(|| {
             Denial::new(
                 Reason::Unauthorized,
@@ -150,7 +148,7 @@ async fn admit(
         fingerprint(&agent.id, Kind::Egress, &target, &op, None)
     });
     controls::admit(guard, &agent, fp, Estimate::default()).await?;
-    resolve(config, &parsed, port).await
+    Ok((resolve(config, &parsed, port).await?, key))
 }
 
 /// A tunnel's connection to the checked address.
